@@ -45,6 +45,12 @@ pub struct UpstreamConfig {
     /// Base URL including the version path (`https://api.openai.com/v1`). `None`: the adapter's default.
     pub api_base: Option<String>,
     pub api_key: Option<Secret>,
+    /// An OAuth / Entra ID access token, sent as `Authorization: Bearer` by providers whose
+    /// `api_key` travels in another header (Azure's `api-key`) or that only take tokens (Vertex AI).
+    pub bearer_token: Option<Secret>,
+    /// The model's maximum output tokens from the model table, for providers that require
+    /// `max_tokens` on every request (Anthropic). Filled by the layer that owns pricing/model info.
+    pub max_output_tokens: Option<u32>,
     /// Provider API version (Azure `api-version`, Anthropic `anthropic-version`).
     pub api_version: Option<String>,
     /// OpenAI organization id (`OpenAI-Organization` header).
@@ -61,6 +67,21 @@ impl UpstreamConfig {
     pub fn new(model: impl Into<String>) -> Self {
         UpstreamConfig { model: model.into(), ..Self::default() }
     }
+}
+
+/// The environment variables a provider's credentials conventionally come from, in lookup order.
+/// Adapters only *name* them; the facade (or the proxy config) reads the environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CredentialEnv {
+    pub api_key: &'static [&'static str],
+    pub api_base: &'static [&'static str],
+    pub api_version: &'static [&'static str],
+    pub bearer_token: &'static [&'static str],
+}
+
+impl CredentialEnv {
+    pub const NONE: CredentialEnv =
+        CredentialEnv { api_key: &[], api_base: &[], api_version: &[], bearer_token: &[] };
 }
 
 /// An upstream HTTP response with its whole body read.
@@ -115,6 +136,11 @@ impl<T> fmt::Debug for dyn StreamDecoder<T> {
 pub trait Adapter: Send + Sync + fmt::Debug {
     /// The provider name used in model strings and errors (`openai`, `groq`, `azure`, …).
     fn provider(&self) -> &str;
+
+    /// Where this provider's credentials come from by convention (`OPENAI_API_KEY`, …).
+    fn credential_env(&self) -> CredentialEnv {
+        CredentialEnv::NONE
+    }
 
     fn chat_request(
         &self,

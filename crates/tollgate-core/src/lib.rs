@@ -25,7 +25,7 @@ pub mod params;
 pub mod secret;
 pub mod sse;
 
-pub use adapter::{Adapter, Endpoint, RawResponse, StreamDecoder, UpstreamConfig};
+pub use adapter::{Adapter, CredentialEnv, Endpoint, RawResponse, StreamDecoder, UpstreamConfig};
 pub use chat::{ChatChunk, ChatRequest, ChatResponse, FinishReason, Message, MessageContent, Role, Usage};
 pub use error::{ErrorKind, OpenAiErrorBody, ProviderError, TimeoutPhase};
 pub use model_ref::ModelRef;
