@@ -61,6 +61,12 @@ pub struct UpstreamConfig {
     pub extra_body: Extra,
     /// Drop parameters the provider does not support instead of failing (LiteLLM's `drop_params`).
     pub drop_params: bool,
+    /// Provider-specific, non-secret settings under LiteLLM's `litellm_params` names
+    /// (`aws_region_name`, `vertex_project`, `vertex_location`, …).
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Provider-specific secrets under LiteLLM's names (`aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_session_token`, `vertex_credentials`, …).
+    pub secrets: std::collections::BTreeMap<String, Secret>,
 }
 
 impl UpstreamConfig {
@@ -77,11 +83,24 @@ pub struct CredentialEnv {
     pub api_base: &'static [&'static str],
     pub api_version: &'static [&'static str],
     pub bearer_token: &'static [&'static str],
+    /// Provider-specific settings by option name (LiteLLM's `litellm_params` names, e.g.
+    /// `aws_region_name` ← `AWS_REGION`, `AWS_DEFAULT_REGION`), filling [`UpstreamConfig::options`].
+    pub options: &'static [(&'static str, &'static [&'static str])],
+    /// Provider-specific secrets by name (e.g. `aws_secret_access_key` ← `AWS_SECRET_ACCESS_KEY`),
+    /// filling [`UpstreamConfig::secrets`].
+    pub secrets: &'static [(&'static str, &'static [&'static str])],
 }
 
 impl CredentialEnv {
-    pub const NONE: CredentialEnv =
-        CredentialEnv { api_key: &[], api_base: &[], api_version: &[], bearer_token: &[] };
+    /// No conventional variables. Build others as `CredentialEnv { api_key: &[..], ..CredentialEnv::NONE }`.
+    pub const NONE: CredentialEnv = CredentialEnv {
+        api_key: &[],
+        api_base: &[],
+        api_version: &[],
+        bearer_token: &[],
+        options: &[],
+        secrets: &[],
+    };
 }
 
 /// An upstream HTTP response with its whole body read.
