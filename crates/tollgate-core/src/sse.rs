@@ -165,10 +165,8 @@ impl SseDecoder {
             "event" => self.event.event = Some(value.to_owned()),
             // Per the spec an id containing NUL is ignored.
             "id" if !value.contains('\0') => self.event.id = Some(value.to_owned()),
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    self.event.retry = value.parse().ok();
-                }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.event.retry = value.parse().ok();
             }
             _ => {}
         }

@@ -1,0 +1,83 @@
+//! Model string → provider adapter, over the provider crates compiled in (cargo features).
+
+use std::sync::Arc;
+
+use tollgate_core::{Adapter, ErrorKind, ModelRef, ProviderError};
+
+/// Finds the adapter for a model reference and returns it with the model name to send upstream.
+///
+/// * `provider/model`: the provider prefix must be one this build knows;
+/// * a bare name: `claude-*` goes to Anthropic when that feature is on, anything else to OpenAI
+///   (LiteLLM's rule for unprefixed names).
+pub fn resolve_provider(model: ModelRef<'_>) -> Result<(Arc<dyn Adapter>, String), ProviderError> {
+    match model.provider {
+        Some(prefix) => match adapter_for(prefix) {
+            Some(a) => Ok((a, model.model.to_owned())),
+            None => Err(unknown_provider(prefix, &model.to_string())),
+        },
+        None => {
+            let provider = infer_provider(model.model);
+            match adapter_for(provider) {
+                Some(a) => Ok((a, model.model.to_owned())),
+                None => Err(ProviderError::new(
+                    ErrorKind::BadRequest,
+                    format!(
+                        "model `{}` has no provider prefix and its default provider `{provider}` is not \
+                         compiled in; enable the `{provider}` feature of tollgate or write `provider/model`",
+                        model.model
+                    ),
+                )
+                .with_param("model")),
+            }
+        }
+    }
+}
+
+fn infer_provider(model: &str) -> &'static str {
+    if model.starts_with("claude-") { "anthropic" } else { "openai" }
+}
+
+/// The adapter for a provider prefix, if that provider is compiled in.
+fn adapter_for(provider: &str) -> Option<Arc<dyn Adapter>> {
+    #[cfg(feature = "openai")]
+    if let Some(a) = tollgate_provider_openai::adapter(provider) {
+        return Some(a);
+    }
+    let _ = provider;
+    None
+}
+
+/// Every provider prefix this build can serve, sorted.
+pub fn known_providers() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    #[cfg(feature = "openai")]
+    {
+        out.push("openai");
+        out.push("azure");
+        out.extend(tollgate_provider_openai::VENDORS.iter().map(|v| v.name));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn unknown_provider(prefix: &str, model: &str) -> ProviderError {
+    let known = known_providers();
+    let hint = if known.is_empty() {
+        "no provider features are enabled".to_owned()
+    } else {
+        let close: Vec<&str> =
+            known.iter().copied().filter(|k| k.contains(prefix) || prefix.contains(k)).take(5).collect();
+        if close.is_empty() {
+            format!("{} providers are available (see tollgate::known_providers())", known.len())
+        } else {
+            format!("did you mean {}?", close.join(", "))
+        }
+    };
+    ProviderError::new(
+        ErrorKind::BadRequest,
+        format!("unknown provider `{prefix}` in model `{model}`: {hint} (or enable its cargo feature)"),
+    )
+    .with_param("model")
+    .with_code("unknown_provider")
+}
