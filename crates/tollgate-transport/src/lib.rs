@@ -153,7 +153,12 @@ impl HttpTransport {
         if !raw.status.is_success() {
             return Err(adapter.error_response(&raw));
         }
-        adapter.chat_response(&raw)
+        let mut resp = adapter.chat_response(&raw)?;
+        // Some providers (Bedrock) do not echo the model; the one that was called is known here.
+        if resp.model.is_empty() {
+            resp.model.clone_from(&cfg.model);
+        }
+        Ok(resp)
     }
 
     /// Streamed chat completion. Returns once the first chunk is decoded (see the crate docs).

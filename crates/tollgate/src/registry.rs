@@ -43,6 +43,14 @@ fn adapter_for(provider: &str) -> Option<Arc<dyn Adapter>> {
     if let Some(a) = tollgate_provider_openai::adapter(provider) {
         return Some(a);
     }
+    #[cfg(feature = "anthropic")]
+    if let Some(a) = tollgate_provider_anthropic::adapter(provider) {
+        return Some(a);
+    }
+    #[cfg(feature = "bedrock")]
+    if let Some(a) = tollgate_provider_bedrock::adapter(provider) {
+        return Some(a);
+    }
     let _ = provider;
     None
 }
@@ -56,6 +64,10 @@ pub fn known_providers() -> Vec<&'static str> {
         out.push("azure");
         out.extend(tollgate_provider_openai::VENDORS.iter().map(|v| v.name));
     }
+    #[cfg(feature = "anthropic")]
+    out.extend(tollgate_provider_anthropic::PROVIDERS);
+    #[cfg(feature = "bedrock")]
+    out.extend(tollgate_provider_bedrock::PROVIDERS);
     out.sort_unstable();
     out.dedup();
     out
