@@ -158,6 +158,10 @@ impl HttpTransport {
         if resp.model.is_empty() {
             resp.model.clone_from(&cfg.model);
         }
+        // Likewise the creation time (Cohere, Anthropic send none): the time it was received.
+        if resp.created == 0 {
+            resp.created = unix_now();
+        }
         Ok(resp)
     }
 
@@ -186,7 +190,11 @@ impl HttpTransport {
         if !raw.status.is_success() {
             return Err(adapter.error_response(&raw));
         }
-        adapter.embedding_response(&raw)
+        let mut resp = adapter.embedding_response(&raw)?;
+        if resp.model.is_empty() {
+            resp.model.clone_from(&cfg.model);
+        }
+        Ok(resp)
     }
 
     pub async fn text_completion(
@@ -400,6 +408,10 @@ impl<T: Send> StreamState<T> {
         }
         e
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn tag(mut e: ProviderError, adapter: &dyn Adapter) -> ProviderError {

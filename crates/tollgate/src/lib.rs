@@ -44,6 +44,8 @@ pub use tollgate_transport::{Timeouts, TransportConfig};
 use tollgate_core::{Adapter, ModelRef, UpstreamConfig};
 use tollgate_transport::HttpTransport;
 
+#[cfg(feature = "gemini")]
+mod google_auth;
 mod registry;
 mod stream;
 
@@ -220,6 +222,8 @@ impl ClientBuilder {
                 timeouts: self.timeouts,
                 drop_params: self.drop_params,
                 env: self.env,
+                #[cfg(feature = "gemini")]
+                google_tokens: google_auth::GoogleTokens::default(),
             }),
         })
     }
@@ -237,6 +241,8 @@ struct Inner {
     timeouts: Timeouts,
     drop_params: bool,
     env: EnvLookup,
+    #[cfg(feature = "gemini")]
+    google_tokens: google_auth::GoogleTokens,
 }
 
 impl fmt::Debug for Client {
@@ -275,7 +281,7 @@ impl Client {
         mut req: ChatRequest,
         opts: &CallOptions,
     ) -> Result<ChatResponse, Error> {
-        let p = self.prepare(&req.model, opts)?;
+        let p = self.prepare(&req.model, opts).await?;
         req.stream = None;
         req.stream_options = None;
         self.inner.transport.chat(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await
@@ -288,7 +294,7 @@ impl Client {
     }
 
     pub async fn stream_with(&self, mut req: ChatRequest, opts: &CallOptions) -> Result<ChatStream, Error> {
-        let p = self.prepare(&req.model, opts)?;
+        let p = self.prepare(&req.model, opts).await?;
         let wants_usage = req.wants_stream_usage();
         req.stream = Some(true);
         let inner = self.inner.transport.chat_stream(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await?;
@@ -304,7 +310,7 @@ impl Client {
         req: EmbeddingRequest,
         opts: &CallOptions,
     ) -> Result<EmbeddingResponse, Error> {
-        let p = self.prepare(&req.model, opts)?;
+        let p = self.prepare(&req.model, opts).await?;
         self.inner.transport.embedding(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await
     }
 
@@ -318,7 +324,7 @@ impl Client {
         mut req: TextCompletionRequest,
         opts: &CallOptions,
     ) -> Result<TextCompletionResponse, Error> {
-        let p = self.prepare(&req.model, opts)?;
+        let p = self.prepare(&req.model, opts).await?;
         req.stream = None;
         req.stream_options = None;
         self.inner.transport.text_completion(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await
@@ -330,7 +336,7 @@ impl Client {
         mut req: TextCompletionRequest,
         opts: &CallOptions,
     ) -> Result<TextCompletionStream, Error> {
-        let p = self.prepare(&req.model, opts)?;
+        let p = self.prepare(&req.model, opts).await?;
         let wants_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         req.stream = Some(true);
         let inner = self
@@ -342,7 +348,7 @@ impl Client {
     }
 
     /// Resolves the model string and assembles the upstream settings.
-    fn prepare(&self, model: &str, opts: &CallOptions) -> Result<Prepared, Error> {
+    async fn prepare(&self, model: &str, opts: &CallOptions) -> Result<Prepared, Error> {
         let model_ref = ModelRef::parse(model)
             .map_err(|e| ProviderError::bad_request(e.to_string()).with_param("model"))?;
         let (adapter, upstream_model) = resolve_provider(model_ref)?;
@@ -411,6 +417,10 @@ impl Client {
             total: opts.timeout.or(self.inner.timeouts.total),
             first_token: opts.first_token_timeout.or(self.inner.timeouts.first_token),
         };
+        #[cfg(feature = "gemini")]
+        if provider == "vertex_ai" {
+            self.inner.google_tokens.authorize(&self.inner.transport, &mut cfg, &timeouts).await?;
+        }
         Ok(Prepared { adapter, cfg, timeouts })
     }
 }

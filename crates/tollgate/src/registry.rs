@@ -7,8 +7,9 @@ use tollgate_core::{Adapter, ErrorKind, ModelRef, ProviderError};
 /// Finds the adapter for a model reference and returns it with the model name to send upstream.
 ///
 /// * `provider/model`: the provider prefix must be one this build knows;
-/// * a bare name: `claude-*` goes to Anthropic when that feature is on, anything else to OpenAI
-///   (LiteLLM's rule for unprefixed names).
+/// * a bare name: `claude-*` goes to Anthropic, `gemini-*` to Gemini (AI Studio), Bedrock model ids
+///   (`anthropic.claude-…`, `us.amazon.nova-…`, ARNs) to Bedrock, `command-*`/`embed-*` to Cohere —
+///   each when its feature is on — and anything else to OpenAI (LiteLLM's rule for bare names).
 pub fn resolve_provider(model: ModelRef<'_>) -> Result<(Arc<dyn Adapter>, String), ProviderError> {
     match model.provider {
         Some(prefix) => match adapter_for(prefix) {
@@ -34,7 +35,34 @@ pub fn resolve_provider(model: ModelRef<'_>) -> Result<(Arc<dyn Adapter>, String
 }
 
 fn infer_provider(model: &str) -> &'static str {
+    #[cfg(feature = "gemini")]
+    if let Some(p) = tollgate_provider_gemini::provider_for_bare_model(model) {
+        return p;
+    }
+    #[cfg(feature = "bedrock")]
+    if tollgate_provider_bedrock::is_bedrock_model(model) {
+        return "bedrock";
+    }
+    #[cfg(feature = "cohere")]
+    if tollgate_provider_cohere::is_cohere_model(model) {
+        return "cohere";
+    }
     if model.starts_with("claude-") { "anthropic" } else { "openai" }
+}
+
+/// Gemini / Vertex AI; with the `anthropic` feature, Vertex also serves `vertex_ai/claude-*`
+/// through the Anthropic dialect.
+#[cfg(feature = "gemini")]
+fn gemini_adapter(provider: &str) -> Option<Arc<dyn Adapter>> {
+    #[cfg(feature = "anthropic")]
+    if provider == "vertex_ai" {
+        if let Some(anthropic) = tollgate_provider_anthropic::adapter("anthropic") {
+            return Some(Arc::new(
+                tollgate_provider_gemini::GeminiAdapter::vertex().with_anthropic(anthropic),
+            ));
+        }
+    }
+    tollgate_provider_gemini::adapter(provider)
 }
 
 /// The adapter for a provider prefix, if that provider is compiled in.
@@ -49,6 +77,18 @@ fn adapter_for(provider: &str) -> Option<Arc<dyn Adapter>> {
     }
     #[cfg(feature = "bedrock")]
     if let Some(a) = tollgate_provider_bedrock::adapter(provider) {
+        return Some(a);
+    }
+    #[cfg(feature = "gemini")]
+    if let Some(a) = gemini_adapter(provider) {
+        return Some(a);
+    }
+    #[cfg(feature = "cohere")]
+    if let Some(a) = tollgate_provider_cohere::adapter(provider) {
+        return Some(a);
+    }
+    #[cfg(feature = "ollama")]
+    if let Some(a) = tollgate_provider_ollama::adapter(provider) {
         return Some(a);
     }
     let _ = provider;
@@ -68,6 +108,12 @@ pub fn known_providers() -> Vec<&'static str> {
     out.extend(tollgate_provider_anthropic::PROVIDERS);
     #[cfg(feature = "bedrock")]
     out.extend(tollgate_provider_bedrock::PROVIDERS);
+    #[cfg(feature = "gemini")]
+    out.extend(tollgate_provider_gemini::PROVIDERS);
+    #[cfg(feature = "cohere")]
+    out.extend(tollgate_provider_cohere::PROVIDERS);
+    #[cfg(feature = "ollama")]
+    out.extend(tollgate_provider_ollama::PROVIDERS);
     out.sort_unstable();
     out.dedup();
     out
