@@ -88,7 +88,40 @@ fn metadata() -> Workspace {
 
 #[test]
 fn workspace_crates_depend_only_on_lower_layers() {
-    let ws = metadata();
+    let violations = layering_violations(&metadata());
+    assert!(violations.is_empty(), "layering violations:\n  {}", violations.join("\n  "));
+}
+
+/// The checker itself catches an upward dependency and a dev crate used as a normal dependency.
+#[test]
+fn the_layering_check_catches_violations() {
+    let names: HashMap<String, String> =
+        ["tollgate-core", "tollgate-transport", "tollgate-testkit", "tollgate"]
+            .iter()
+            .map(|n| ((*n).to_owned(), (*n).to_owned()))
+            .collect();
+    let members = names.keys().cloned().collect();
+    let deps = HashMap::from([
+        ("tollgate-core".to_owned(), vec![("tollgate-transport".to_owned(), true)]),
+        ("tollgate-transport".to_owned(), vec![("tollgate-core".to_owned(), true)]),
+        ("tollgate-testkit".to_owned(), vec![("tollgate-core".to_owned(), true)]),
+        (
+            "tollgate".to_owned(),
+            vec![("tollgate-testkit".to_owned(), true), ("tollgate-transport".to_owned(), true)],
+        ),
+    ]);
+    let mut v = layering_violations(&Workspace { names, members, deps });
+    v.sort();
+    assert_eq!(
+        v,
+        vec![
+            "tollgate has dev-only crate tollgate-testkit as a normal dependency".to_owned(),
+            "tollgate-core (layer 0) depends on tollgate-transport (layer 3)".to_owned(),
+        ]
+    );
+}
+
+fn layering_violations(ws: &Workspace) -> Vec<String> {
     let mut violations = Vec::new();
     for id in &ws.members {
         let name = &ws.names[id];
@@ -110,7 +143,7 @@ fn workspace_crates_depend_only_on_lower_layers() {
             }
         }
     }
-    assert!(violations.is_empty(), "layering violations:\n  {}", violations.join("\n  "));
+    violations
 }
 
 #[test]
