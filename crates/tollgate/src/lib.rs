@@ -42,6 +42,10 @@ pub use tollgate_core::error::{ErrorKind, ProviderError, TimeoutPhase};
 pub use tollgate_transport::{Timeouts, TransportConfig};
 
 use tollgate_core::{Adapter, ModelRef, UpstreamConfig};
+pub use tollgate_router::{
+    DeploymentConfig, DeploymentParams, RequestOptions, RouteInfo, Router, RouterConfig, RouterSettings,
+    RoutingStrategy,
+};
 use tollgate_transport::HttpTransport;
 
 #[cfg(feature = "gemini")]
@@ -134,6 +138,7 @@ pub struct ClientBuilder {
     drop_params: bool,
     env: EnvLookup,
     transport: TransportConfig,
+    router: Option<RouterConfig>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -154,6 +159,7 @@ impl Default for ClientBuilder {
             drop_params: false,
             env: Arc::new(|name| std::env::var(name).ok().filter(|v| !v.is_empty())),
             transport: TransportConfig::default(),
+            router: None,
         }
     }
 }
@@ -212,16 +218,29 @@ impl ClientBuilder {
         self
     }
 
+    /// Route model names through a [`Router`]: calls whose model is one of its groups (LiteLLM's
+    /// `model_list`) go through its deployments, retries and fallbacks; other model strings are
+    /// still called directly. Deployments without explicit credentials get them like direct calls.
+    pub fn router(mut self, config: RouterConfig) -> Self {
+        self.router = Some(config);
+        self
+    }
+
     pub fn build(self) -> Result<Client, Error> {
         let transport = HttpTransport::with_config(self.transport)
             .map_err(|e| ProviderError::new(ErrorKind::Transport, e.to_string()))?;
+        let credentials = CredentialSources { providers: Arc::new(self.providers), env: self.env };
+        let router = match self.router {
+            None => None,
+            Some(config) => Some(build_router(config, transport.clone(), credentials.clone())?),
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
-                providers: self.providers,
+                credentials,
+                router,
                 timeouts: self.timeouts,
                 drop_params: self.drop_params,
-                env: self.env,
                 #[cfg(feature = "gemini")]
                 google_tokens: google_auth::GoogleTokens::default(),
             }),
@@ -237,10 +256,10 @@ pub struct Client {
 
 struct Inner {
     transport: HttpTransport,
-    providers: HashMap<String, ProviderSettings>,
+    credentials: CredentialSources,
+    router: Option<Router>,
     timeouts: Timeouts,
     drop_params: bool,
-    env: EnvLookup,
     #[cfg(feature = "gemini")]
     google_tokens: google_auth::GoogleTokens,
 }
@@ -248,7 +267,8 @@ struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("providers", &self.inner.providers.keys().collect::<Vec<_>>())
+            .field("providers", &self.inner.credentials.providers.keys().collect::<Vec<_>>())
+            .field("router", &self.inner.router.is_some())
             .field("timeouts", &self.inner.timeouts)
             .finish_non_exhaustive()
     }
@@ -281,9 +301,12 @@ impl Client {
         mut req: ChatRequest,
         opts: &CallOptions,
     ) -> Result<ChatResponse, Error> {
-        let p = self.prepare(&req.model, opts).await?;
         req.stream = None;
         req.stream_options = None;
+        if let Some((router, ro)) = self.routed(&req.model, opts, RequestOptions::from_chat(&req)) {
+            return router.chat(&req, &ro).await.map(|r| r.response).map_err(|e| e.into_provider_error());
+        }
+        let p = self.prepare(&req.model, opts).await?;
         self.inner.transport.chat(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await
     }
 
@@ -294,9 +317,13 @@ impl Client {
     }
 
     pub async fn stream_with(&self, mut req: ChatRequest, opts: &CallOptions) -> Result<ChatStream, Error> {
-        let p = self.prepare(&req.model, opts).await?;
         let wants_usage = req.wants_stream_usage();
         req.stream = Some(true);
+        if let Some((router, ro)) = self.routed(&req.model, opts, RequestOptions::from_chat(&req)) {
+            let routed = router.chat_stream(&req, &ro).await.map_err(|e| e.into_provider_error())?;
+            return Ok(ChatStream::new(Box::pin(routed.response), wants_usage));
+        }
+        let p = self.prepare(&req.model, opts).await?;
         let inner = self.inner.transport.chat_stream(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await?;
         Ok(ChatStream::new(inner, wants_usage))
     }
@@ -310,6 +337,13 @@ impl Client {
         req: EmbeddingRequest,
         opts: &CallOptions,
     ) -> Result<EmbeddingResponse, Error> {
+        if let Some((router, ro)) = self.routed(&req.model, opts, RequestOptions::default()) {
+            return router
+                .embedding(&req, &ro)
+                .await
+                .map(|r| r.response)
+                .map_err(|e| e.into_provider_error());
+        }
         let p = self.prepare(&req.model, opts).await?;
         self.inner.transport.embedding(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await
     }
@@ -324,9 +358,16 @@ impl Client {
         mut req: TextCompletionRequest,
         opts: &CallOptions,
     ) -> Result<TextCompletionResponse, Error> {
-        let p = self.prepare(&req.model, opts).await?;
         req.stream = None;
         req.stream_options = None;
+        if let Some((router, ro)) = self.routed(&req.model, opts, RequestOptions::default()) {
+            return router
+                .text_completion(&req, &ro)
+                .await
+                .map(|r| r.response)
+                .map_err(|e| e.into_provider_error());
+        }
+        let p = self.prepare(&req.model, opts).await?;
         self.inner.transport.text_completion(p.adapter.as_ref(), &req, &p.cfg, &p.timeouts).await
     }
 
@@ -336,9 +377,14 @@ impl Client {
         mut req: TextCompletionRequest,
         opts: &CallOptions,
     ) -> Result<TextCompletionStream, Error> {
-        let p = self.prepare(&req.model, opts).await?;
         let wants_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         req.stream = Some(true);
+        if let Some((router, ro)) = self.routed(&req.model, opts, RequestOptions::default()) {
+            let routed =
+                router.text_completion_stream(&req, &ro).await.map_err(|e| e.into_provider_error())?;
+            return Ok(TextCompletionStream::new(Box::pin(routed.response), wants_usage));
+        }
+        let p = self.prepare(&req.model, opts).await?;
         let inner = self
             .inner
             .transport
@@ -347,82 +393,144 @@ impl Client {
         Ok(TextCompletionStream::new(inner, wants_usage))
     }
 
-    /// Resolves the model string and assembles the upstream settings.
+    /// Resolves the model string and assembles the upstream settings: the per-call options
+    /// first, then the client's per-provider settings and the provider's environment variables.
     async fn prepare(&self, model: &str, opts: &CallOptions) -> Result<Prepared, Error> {
         let model_ref = ModelRef::parse(model)
             .map_err(|e| ProviderError::bad_request(e.to_string()).with_param("model"))?;
         let (adapter, upstream_model) = resolve_provider(model_ref)?;
-        let provider = adapter.provider().to_owned();
-        let settings = self.inner.providers.get(&provider);
-        let env = adapter.credential_env();
-        let from_env = |names: &[&str]| names.iter().find_map(|n| (self.inner.env)(n));
 
         let mut cfg = UpstreamConfig::new(upstream_model);
-        cfg.api_key = opts
-            .api_key
-            .clone()
-            .or_else(|| settings.and_then(|s| s.api_key.clone()))
-            .or_else(|| from_env(env.api_key).map(Secret::from));
-        cfg.api_base = opts
-            .api_base
-            .clone()
-            .or_else(|| settings.and_then(|s| s.api_base.clone()))
-            .or_else(|| from_env(env.api_base));
-        cfg.api_version = opts
-            .api_version
-            .clone()
-            .or_else(|| settings.and_then(|s| s.api_version.clone()))
-            .or_else(|| from_env(env.api_version));
-        cfg.bearer_token = opts
-            .bearer_token
-            .clone()
-            .or_else(|| settings.and_then(|s| s.bearer_token.clone()))
-            .or_else(|| from_env(env.bearer_token).map(Secret::from));
-        cfg.organization = settings.and_then(|s| s.organization.clone());
-        cfg.headers = opts.headers.clone();
-        cfg.extra_body = opts.extra_body.clone();
+        cfg.api_key.clone_from(&opts.api_key);
+        cfg.api_base.clone_from(&opts.api_base);
+        cfg.api_version.clone_from(&opts.api_version);
+        cfg.bearer_token.clone_from(&opts.bearer_token);
+        cfg.headers.clone_from(&opts.headers);
+        cfg.extra_body.clone_from(&opts.extra_body);
         cfg.drop_params = opts.drop_params.unwrap_or(self.inner.drop_params);
         cfg.max_output_tokens = opts.max_output_tokens;
-        for (name, vars) in env.options {
-            let value = opts
-                .options
-                .get(*name)
-                .cloned()
-                .or_else(|| settings.and_then(|s| s.options.get(*name).cloned()))
-                .or_else(|| from_env(vars));
-            if let Some(v) = value {
-                cfg.options.insert((*name).to_owned(), v);
-            }
-        }
-        for (name, vars) in env.secrets {
-            let value = opts
-                .secrets
-                .get(*name)
-                .cloned()
-                .or_else(|| settings.and_then(|s| s.secrets.get(*name).cloned()))
-                .or_else(|| from_env(vars).map(Secret::from));
-            if let Some(v) = value {
-                cfg.secrets.insert((*name).to_owned(), v);
-            }
-        }
-        // Explicit options the provider did not declare still reach it (forward compatibility).
-        for (k, v) in settings.map(|s| &s.options).into_iter().flatten().chain(&opts.options) {
-            cfg.options.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        for (k, v) in settings.map(|s| &s.secrets).into_iter().flatten().chain(&opts.secrets) {
-            cfg.secrets.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+        cfg.options.clone_from(&opts.options);
+        cfg.secrets.clone_from(&opts.secrets);
+        self.inner.credentials.fill(adapter.as_ref(), &mut cfg);
 
         let timeouts = Timeouts {
             total: opts.timeout.or(self.inner.timeouts.total),
             first_token: opts.first_token_timeout.or(self.inner.timeouts.first_token),
         };
         #[cfg(feature = "gemini")]
-        if provider == "vertex_ai" {
+        if adapter.provider() == "vertex_ai" {
             self.inner.google_tokens.authorize(&self.inner.transport, &mut cfg, &timeouts).await?;
         }
         Ok(Prepared { adapter, cfg, timeouts })
     }
+
+    /// The router, when the client was built with a router configuration.
+    pub fn router(&self) -> Option<&Router> {
+        self.inner.router.as_ref()
+    }
+
+    /// The router and its per-request options, when `model` names one of its groups.
+    fn routed(
+        &self,
+        model: &str,
+        opts: &CallOptions,
+        tags: RequestOptions,
+    ) -> Option<(&Router, RequestOptions)> {
+        let router = self.inner.router.as_ref()?;
+        if !router.has_model(model) {
+            return None;
+        }
+        let mut ro = tags;
+        ro.timeout = opts.timeout;
+        ro.stream_timeout = opts.first_token_timeout;
+        Some((router, ro))
+    }
+}
+
+/// Where credentials come from once the explicit ones are applied: the client's per-provider
+/// settings, then the provider's conventional environment variables. Shared by direct calls and
+/// by the router's deployments, so both resolve keys the same way.
+#[derive(Clone)]
+struct CredentialSources {
+    providers: Arc<HashMap<String, ProviderSettings>>,
+    env: EnvLookup,
+}
+
+impl CredentialSources {
+    /// Fills every credential `cfg` does not have yet. Settings are looked up under the adapter's
+    /// own provider name only, so a key never reaches another provider.
+    fn fill(&self, adapter: &dyn Adapter, cfg: &mut UpstreamConfig) {
+        let settings = self.providers.get(adapter.provider());
+        let env = adapter.credential_env();
+        let from_env = |names: &[&str]| names.iter().find_map(|n| (self.env)(n));
+        if cfg.api_key.is_none() {
+            cfg.api_key =
+                settings.and_then(|s| s.api_key.clone()).or_else(|| from_env(env.api_key).map(Secret::from));
+        }
+        if cfg.api_base.is_none() {
+            cfg.api_base = settings.and_then(|s| s.api_base.clone()).or_else(|| from_env(env.api_base));
+        }
+        if cfg.api_version.is_none() {
+            cfg.api_version =
+                settings.and_then(|s| s.api_version.clone()).or_else(|| from_env(env.api_version));
+        }
+        if cfg.bearer_token.is_none() {
+            cfg.bearer_token = settings
+                .and_then(|s| s.bearer_token.clone())
+                .or_else(|| from_env(env.bearer_token).map(Secret::from));
+        }
+        if cfg.organization.is_none() {
+            cfg.organization = settings.and_then(|s| s.organization.clone());
+        }
+        for (name, vars) in env.options {
+            if !cfg.options.contains_key(*name) {
+                if let Some(v) =
+                    settings.and_then(|s| s.options.get(*name).cloned()).or_else(|| from_env(vars))
+                {
+                    cfg.options.insert((*name).to_owned(), v);
+                }
+            }
+        }
+        for (name, vars) in env.secrets {
+            if !cfg.secrets.contains_key(*name) {
+                if let Some(v) = settings
+                    .and_then(|s| s.secrets.get(*name).cloned())
+                    .or_else(|| from_env(vars).map(Secret::from))
+                {
+                    cfg.secrets.insert((*name).to_owned(), v);
+                }
+            }
+        }
+        // Settings the provider did not declare still reach it (forward compatibility).
+        if let Some(s) = settings {
+            for (k, v) in &s.options {
+                cfg.options.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            for (k, v) in &s.secrets {
+                cfg.secrets.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
+/// Builds the router over this build's providers, sharing the client's transport and credentials.
+fn build_router(
+    config: RouterConfig,
+    transport: HttpTransport,
+    credentials: CredentialSources,
+) -> Result<Router, Error> {
+    let builder = Router::builder(config)
+        .transport(transport)
+        .resolver(|model| {
+            let model_ref = ModelRef::parse(model).map_err(|e| ProviderError::bad_request(e.to_string()))?;
+            resolve_provider(model_ref)
+        })
+        .upstream_hook(move |adapter, cfg| credentials.fill(adapter, cfg));
+    #[cfg(feature = "pricing")]
+    let builder = builder.catalog(Arc::new(tollgate_router::PricingCatalog));
+    builder.build().map_err(|e| {
+        ProviderError::bad_request(format!("invalid router configuration: {e}")).with_code("invalid_config")
+    })
 }
 
 /// The process-wide default client used by the free functions.
