@@ -5,6 +5,8 @@
 //! * `codegen [--check]`: regenerate the Rust tables that are kept as data in `data/` (the
 //!   OpenAI-compatible vendor rows, the model price table). `--check` fails when the committed
 //!   generated files are stale; a test runs it.
+//! * `update-prices <file>`: replace `data/model_prices_and_context_window.json` with a newer file
+//!   of the same schema, report models added/removed and prices moved, and regenerate.
 //!
 //! xtask may depend on anything; nothing may depend on xtask.
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 mod codegen;
+mod update_prices;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +26,7 @@ fn main() -> Result<()> {
     let rest = &args[1..];
     match task.as_str() {
         "codegen" => codegen::run(&workspace_root()?, rest.iter().any(|a| a == "--check")),
+        "update-prices" => update_prices::run(&workspace_root()?, rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -35,7 +39,8 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
-         codegen [--check]   regenerate generated tables from data/ (--check: fail if stale)\n"
+         codegen [--check]   regenerate generated tables from data/ (--check: fail if stale)\n  \
+         update-prices FILE  replace the model price snapshot with FILE, report changes, regenerate\n"
     );
 }
 

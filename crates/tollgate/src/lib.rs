@@ -39,6 +39,9 @@ pub use tollgate_core::chat::{
 pub use tollgate_core::completion::{TextCompletionRequest, TextCompletionResponse};
 pub use tollgate_core::embedding::{EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
 pub use tollgate_core::error::{ErrorKind, ProviderError, TimeoutPhase};
+/// Prices, cost by bucket, token counting and model facts (the `pricing` feature).
+#[cfg(feature = "pricing")]
+pub use tollgate_pricing as pricing;
 pub use tollgate_transport::{Timeouts, TransportConfig};
 
 use tollgate_core::{Adapter, ModelRef, UpstreamConfig};
@@ -412,6 +415,13 @@ impl Client {
         cfg.options.clone_from(&opts.options);
         cfg.secrets.clone_from(&opts.secrets);
         self.inner.credentials.fill(adapter.as_ref(), &mut cfg);
+        // Providers that require `max_tokens` (Anthropic) default to the model's own maximum.
+        #[cfg(feature = "pricing")]
+        if cfg.max_output_tokens.is_none() {
+            cfg.max_output_tokens = tollgate_pricing::model_info_for(adapter.provider(), &cfg.model)
+                .and_then(|m| m.max_output_tokens())
+                .or_else(|| tollgate_pricing::max_output_tokens(model));
+        }
 
         let timeouts = Timeouts {
             total: opts.timeout.or(self.inner.timeouts.total),

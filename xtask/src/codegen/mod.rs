@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
+pub(crate) mod pricing;
 mod vendors;
 
 /// One generated file: where it goes and what it should contain.
@@ -14,7 +15,7 @@ pub(crate) struct Generated {
 }
 
 pub(crate) fn run(root: &Path, check: bool) -> Result<()> {
-    let files = vec![vendors::generate(root)?];
+    let files = vec![vendors::generate(root)?, pricing::generate(root)?];
     let mut stale = Vec::new();
     for f in files {
         let current = std::fs::read_to_string(&f.path).unwrap_or_default();
