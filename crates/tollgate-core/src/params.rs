@@ -77,6 +77,12 @@ impl ChatRequest {
         }
     }
 
+    /// Those of `names` that the request sets, in the order given (for unsupported-parameter
+    /// checks: adapters list what their provider rejects, this says which of them are in use).
+    pub fn set_params<'a>(&self, names: &[&'a str]) -> Vec<&'a str> {
+        names.iter().copied().filter(|n| self.has_param(n)).collect()
+    }
+
     /// Unsets the parameter with this wire name. Returns whether it was set.
     pub fn clear_param(&mut self, name: &str) -> bool {
         fn take<T>(o: &mut Option<T>) -> bool {

@@ -80,22 +80,18 @@ fn unsupported_chat_params(req: &ChatRequest) -> Vec<&'static str> {
     if req.parallel_tool_calls == Some(false) {
         out.push("parallel_tool_calls");
     }
-    for (name, set) in [
-        ("logit_bias", req.logit_bias.is_some()),
-        ("top_logprobs", req.top_logprobs.is_some()),
-        ("service_tier", req.service_tier.is_some()),
-        ("modalities", req.modalities.is_some()),
-        ("audio", req.audio.is_some()),
-        ("prediction", req.prediction.is_some()),
-        ("web_search_options", req.web_search_options.is_some()),
-        ("verbosity", req.verbosity.is_some()),
-        ("functions", req.functions.is_some()),
-        ("function_call", req.function_call.is_some()),
-    ] {
-        if set {
-            out.push(name);
-        }
-    }
+    out.extend(req.set_params(&[
+        "logit_bias",
+        "top_logprobs",
+        "service_tier",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "verbosity",
+        "functions",
+        "function_call",
+    ]));
     out
 }
 

@@ -57,7 +57,7 @@ mod registry;
 mod stream;
 
 pub use registry::{known_providers, resolve_provider};
-pub use stream::{ChatStream, TextCompletionStream};
+pub use stream::{ChatStream, StreamItem, TextCompletionStream, UsageStream};
 
 /// Every failure is a typed provider error: its [`ErrorKind`] says what happened and whether
 /// retrying may help; configuration mistakes (unknown provider, missing key) are `BadRequest` or
