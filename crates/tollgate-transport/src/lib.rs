@@ -255,6 +255,7 @@ impl HttpTransport {
             deadline,
             first_seen: false,
             finished: false,
+            deferred_error: None,
             provider,
         };
         // Peek: wait for the first item (or the failure) before handing the stream out.
@@ -341,6 +342,8 @@ struct StreamState<T> {
     deadline: Deadlines,
     first_seen: bool,
     finished: bool,
+    /// A failure that arrived together with items: yielded once those items are delivered.
+    deferred_error: Option<ProviderError>,
     provider: Arc<str>,
 }
 
@@ -352,6 +355,9 @@ impl<T: Send> StreamState<T> {
                 self.first_seen = true;
                 return Some(Ok(item));
             }
+            if let Some(e) = self.deferred_error.take() {
+                return Some(Err(e));
+            }
             if self.finished {
                 return None;
             }
@@ -362,7 +368,7 @@ impl<T: Send> StreamState<T> {
                 let result = self.decoder.finish(&mut self.scratch);
                 self.pending.extend(self.scratch.drain(..));
                 if let Err(e) = result {
-                    return Some(Err(self.tagged(e)));
+                    return self.fail(e);
                 }
                 continue;
             }
@@ -372,34 +378,40 @@ impl<T: Send> StreamState<T> {
                 (self.deadline.header_deadline(), self.deadline.header_phase())
             };
             match tokio::time::timeout_at(deadline, self.body.next()).await {
-                Err(_) => {
-                    self.finished = true;
-                    return Some(Err(self.tagged(timeout(phase))));
-                }
+                Err(_) => return self.fail(timeout(phase)),
                 Ok(Some(Ok(bytes))) => {
-                    if let Err(e) = self.decoder.decode(&bytes, &mut self.scratch) {
-                        self.finished = true;
-                        return Some(Err(self.tagged(e)));
-                    }
+                    let result = self.decoder.decode(&bytes, &mut self.scratch);
                     self.pending.extend(self.scratch.drain(..));
+                    if let Err(e) = result {
+                        return self.fail(e);
+                    }
                 }
-                Ok(Some(Err(e))) => {
-                    self.finished = true;
-                    return Some(Err(self.tagged(map_reqwest_error(&e, TimeoutPhase::Total))));
-                }
+                Ok(Some(Err(e))) => return self.fail(map_reqwest_error(&e, TimeoutPhase::Total)),
                 Ok(None) => {
                     self.finished = true;
                     let result = self.decoder.finish(&mut self.scratch);
                     self.pending.extend(self.scratch.drain(..));
                     if let Err(e) = result {
-                        // A cut stream: whatever was decoded is dropped with it, the caller sees
-                        // one error (a partial answer must not pass for a complete one).
-                        self.pending.clear();
-                        return Some(Err(self.tagged(e)));
+                        return self.fail(e);
                     }
                 }
             }
         }
+    }
+
+    /// Ends the stream with `e`. Once the caller has seen items, the items decoded just before the
+    /// failure (in the same network read) are still delivered, then the error: how much text the
+    /// caller gets must not depend on how the network split the body. Before the first item, they
+    /// are dropped so the failure surfaces from `stream()` itself, where it can still be retried.
+    fn fail(&mut self, e: ProviderError) -> Option<Result<T, ProviderError>> {
+        self.finished = true;
+        let e = self.tagged(e);
+        if self.first_seen && !self.pending.is_empty() {
+            self.deferred_error = Some(e);
+            return self.pending.pop_front().map(Ok);
+        }
+        self.pending.clear();
+        Some(Err(e))
     }
 
     fn tagged(&self, mut e: ProviderError) -> ProviderError {

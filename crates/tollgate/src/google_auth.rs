@@ -20,6 +20,8 @@ use tollgate_transport::{HttpTransport, Timeouts};
 #[derive(Debug, Default)]
 pub(crate) struct GoogleTokens {
     cache: Mutex<HashMap<u64, TokenCache>>,
+    /// Held while a token is fetched, so concurrent first calls make one exchange, not one each.
+    refreshing: futures_util::lock::Mutex<()>,
 }
 
 impl GoogleTokens {
@@ -33,6 +35,10 @@ impl GoogleTokens {
         if cfg.bearer_token.is_some() || cfg.api_key.is_some() {
             return Ok(());
         }
+        // Without a project the call cannot be made; let the adapter say so before any exchange.
+        if !cfg.options.contains_key("vertex_project") {
+            return Ok(());
+        }
         let Some(json) = credential_json(cfg)? else {
             // No credentials: the adapter reports what is missing.
             return Ok(());
@@ -42,6 +48,12 @@ impl GoogleTokens {
             json.hash(&mut h);
             h.finish()
         };
+        if let Some(token) = self.lock().get(&key).and_then(|c| c.token(unix_now()).cloned()) {
+            cfg.bearer_token = Some(token);
+            return Ok(());
+        }
+        let _refreshing = self.refreshing.lock().await;
+        // Another call may have fetched it while this one waited.
         let now = unix_now();
         if let Some(token) = self.lock().get(&key).and_then(|c| c.token(now).cloned()) {
             cfg.bearer_token = Some(token);

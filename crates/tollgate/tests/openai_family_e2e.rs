@@ -227,6 +227,31 @@ async fn a_cut_stream_ends_with_one_error() {
 }
 
 #[tokio::test]
+async fn chunks_that_arrive_with_a_mid_stream_error_are_delivered_before_it() {
+    let mock = MockServer::start().await;
+    let client = openai_client(&mock);
+    let chunk = |text: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        )
+    };
+    let error = format!("data: {}\n\n", json!({"error": {"message": "overloaded", "type": "server_error"}}));
+    // The second network read holds a content chunk *and* the error.
+    mock.enqueue(MockResponse::chunked("text/event-stream", [chunk("a"), format!("{}{error}", chunk("b"))]));
+    let items: Vec<_> = client.stream(hello("gpt-4o")).await.unwrap().collect().await;
+    let texts: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .flat_map(|c| c.choices.iter().filter_map(|ch| ch.delta.content.clone()))
+        .collect();
+    assert_eq!(texts, ["a", "b"], "{items:?}");
+    assert!(items.last().unwrap().is_err());
+    assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
+}
+
+#[tokio::test]
 async fn timeouts_total_and_first_token() {
     let mock = MockServer::start().await;
     let client = openai_client(&mock);
