@@ -35,7 +35,12 @@
 //! # }
 //! ```
 
+pub mod anthropic;
+pub mod bedrock;
 mod body;
+pub mod cohere;
+pub mod gemini;
+pub mod ollama;
 pub mod openai;
 mod record;
 mod response;
