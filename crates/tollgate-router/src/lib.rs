@@ -79,7 +79,7 @@ pub use config::{
     RouterSettings, RoutingStrategy, StrategyArgs, is_secret_param,
 };
 pub use outcome::{Attempt, ConfigError, FailureReason, RouteInfo, Routed, RouterError};
-pub use router::{RequestOptions, Resolver, Router, RouterBuilder, UpstreamHook};
+pub use router::{AuthFuture, Authorizer, RequestOptions, Resolver, Router, RouterBuilder, UpstreamHook};
 pub use state::{CooldownPolicy, DeploymentLoad, DeploymentRef, InMemoryState, RouterState};
 pub use stream::RoutedStream;
 pub use tollgate_core::ErrorKind;

@@ -33,6 +33,14 @@ pub type Resolver = dyn Fn(&str) -> Result<(Arc<dyn Adapter>, String), ProviderE
 /// params (e.g. the facade fills credentials from the provider's environment variables).
 pub type UpstreamHook = dyn Fn(&dyn Adapter, &mut UpstreamConfig) + Send + Sync;
 
+/// A credential that must be fetched over the network before a call (an OAuth access token).
+pub type AuthFuture = Pin<Box<dyn Future<Output = Result<Secret, ProviderError>> + Send>>;
+
+/// Decides, per attempt, whether a deployment needs a bearer token fetched first (`None`: no, the
+/// call goes out as configured). The token it yields is set as `bearer_token` for that attempt;
+/// a failure counts as the attempt's error.
+pub type Authorizer = dyn Fn(&dyn Adapter, &UpstreamConfig) -> Option<AuthFuture> + Send + Sync;
+
 /// Per-request routing options.
 #[derive(Debug, Clone, Default)]
 pub struct RequestOptions {
@@ -155,6 +163,7 @@ pub(crate) struct Inner {
     wildcards: Vec<usize>,
     resolver: Arc<Resolver>,
     hook: Option<Arc<UpstreamHook>>,
+    authorizer: Option<Arc<Authorizer>>,
     catalog: Arc<dyn ModelCatalog>,
     pub(crate) state: Arc<dyn RouterState>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -167,6 +176,16 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn policy(&self) -> &CooldownPolicy {
         &self.policy
+    }
+
+    /// The target with any per-attempt credential fetched (no allocation when none is needed).
+    async fn authorized(&self, mut t: Target) -> Result<Target, ProviderError> {
+        let pending = self.authorizer.as_ref().and_then(|a| a(t.adapter.as_ref(), &t.upstream));
+        if let Some(fetch) = pending {
+            let token = fetch.await?;
+            Arc::make_mut(&mut t.upstream).bearer_token = Some(token);
+        }
+        Ok(t)
     }
 }
 
@@ -191,6 +210,7 @@ pub struct RouterBuilder {
     config: RouterConfig,
     resolver: Option<Arc<Resolver>>,
     hook: Option<Arc<UpstreamHook>>,
+    authorizer: Option<Arc<Authorizer>>,
     catalog: Arc<dyn ModelCatalog>,
     state: Option<Arc<dyn RouterState>>,
     clock: Arc<dyn Clock>,
@@ -220,6 +240,16 @@ impl RouterBuilder {
         f: impl Fn(&dyn Adapter, &mut UpstreamConfig) + Send + Sync + 'static,
     ) -> Self {
         self.hook = Some(Arc::new(f));
+        self
+    }
+
+    /// Fetches per-attempt credentials (e.g. OAuth tokens) that cannot be known when the
+    /// deployment is built; see [`Authorizer`].
+    pub fn authorizer(
+        mut self,
+        f: impl Fn(&dyn Adapter, &UpstreamConfig) -> Option<AuthFuture> + Send + Sync + 'static,
+    ) -> Self {
+        self.authorizer = Some(Arc::new(f));
         self
     }
 
@@ -342,6 +372,7 @@ impl RouterBuilder {
             wildcards,
             resolver,
             hook: self.hook,
+            authorizer: self.authorizer,
             catalog: self.catalog,
             state,
             clock: self.clock,
@@ -986,6 +1017,7 @@ impl Router {
             config,
             resolver: None,
             hook: None,
+            authorizer: None,
             catalog: Arc::new(NoCatalog),
             state: None,
             clock: Arc::new(SystemClock::new()),
@@ -1075,9 +1107,10 @@ impl Router {
         let rq = self.chat_ctx(req, opts, false);
         let (resp, completion, route) = inner
             .execute(rq, |t: Target| {
-                Box::pin(
-                    async move { transport.chat(t.adapter.as_ref(), req, &t.upstream, &t.timeouts).await },
-                )
+                Box::pin(async move {
+                    let t = inner.authorized(t).await?;
+                    transport.chat(t.adapter.as_ref(), req, &t.upstream, &t.timeouts).await
+                })
             })
             .await?;
         completion.add_tokens(resp.usage.as_ref().map_or(0, |u| u.total_tokens));
@@ -1098,6 +1131,7 @@ impl Router {
         let (stream, completion, route) = inner
             .execute(rq, |t: Target| {
                 Box::pin(async move {
+                    let t = inner.authorized(t).await?;
                     transport.chat_stream(t.adapter.as_ref(), req, &t.upstream, &t.timeouts).await
                 })
             })
@@ -1119,6 +1153,7 @@ impl Router {
         let (resp, completion, route) = inner
             .execute(rq, |t: Target| {
                 Box::pin(async move {
+                    let t = inner.authorized(t).await?;
                     transport.embedding(t.adapter.as_ref(), req, &t.upstream, &t.timeouts).await
                 })
             })
@@ -1139,6 +1174,7 @@ impl Router {
         let (resp, completion, route) = inner
             .execute(rq, |t: Target| {
                 Box::pin(async move {
+                    let t = inner.authorized(t).await?;
                     transport.text_completion(t.adapter.as_ref(), req, &t.upstream, &t.timeouts).await
                 })
             })
@@ -1159,6 +1195,7 @@ impl Router {
         let (stream, completion, route) = inner
             .execute(rq, |t: Target| {
                 Box::pin(async move {
+                    let t = inner.authorized(t).await?;
                     transport.text_completion_stream(t.adapter.as_ref(), req, &t.upstream, &t.timeouts).await
                 })
             })

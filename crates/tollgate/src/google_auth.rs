@@ -10,7 +10,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tollgate_core::{ErrorKind, ProviderError, UpstreamConfig};
+use tollgate_core::{ErrorKind, ProviderError, Secret, UpstreamConfig};
 use tollgate_provider_gemini::auth::{
     CLOUD_PLATFORM_SCOPE, GoogleCredentials, TokenCache, parse_token_response,
 };
@@ -32,16 +32,34 @@ impl GoogleTokens {
         cfg: &mut UpstreamConfig,
         timeouts: &Timeouts,
     ) -> Result<(), ProviderError> {
-        if cfg.bearer_token.is_some() || cfg.api_key.is_some() {
-            return Ok(());
+        if let Some(token) = self.token(transport, cfg, timeouts).await? {
+            cfg.bearer_token = Some(token);
         }
-        // Without a project the call cannot be made; let the adapter say so before any exchange.
-        if !cfg.options.contains_key("vertex_project") {
-            return Ok(());
+        Ok(())
+    }
+
+    /// Whether a call with `cfg` needs a token exchanged first: no bearer token or API key yet, a
+    /// project to call, and credentials to exchange.
+    pub(crate) fn needs_token(cfg: &UpstreamConfig) -> bool {
+        cfg.bearer_token.is_none()
+            && cfg.api_key.is_none()
+            // Without a project the call cannot be made; the adapter says so before any exchange.
+            && cfg.options.contains_key("vertex_project")
+            && (cfg.secrets.contains_key("vertex_credentials") || cfg.options.contains_key("vertex_credentials_file"))
+    }
+
+    /// The access token for `cfg`'s credentials: cached, or exchanged now.
+    pub(crate) async fn token(
+        &self,
+        transport: &HttpTransport,
+        cfg: &UpstreamConfig,
+        timeouts: &Timeouts,
+    ) -> Result<Option<Secret>, ProviderError> {
+        if !Self::needs_token(cfg) {
+            return Ok(None);
         }
         let Some(json) = credential_json(cfg)? else {
-            // No credentials: the adapter reports what is missing.
-            return Ok(());
+            return Ok(None);
         };
         let key = {
             let mut h = DefaultHasher::new();
@@ -49,23 +67,21 @@ impl GoogleTokens {
             h.finish()
         };
         if let Some(token) = self.lock().get(&key).and_then(|c| c.token(unix_now()).cloned()) {
-            cfg.bearer_token = Some(token);
-            return Ok(());
+            return Ok(Some(token));
         }
         let _refreshing = self.refreshing.lock().await;
         // Another call may have fetched it while this one waited.
         let now = unix_now();
         if let Some(token) = self.lock().get(&key).and_then(|c| c.token(now).cloned()) {
-            cfg.bearer_token = Some(token);
-            return Ok(());
+            return Ok(Some(token));
         }
         let creds = GoogleCredentials::from_json(&json).map_err(ProviderError::from)?;
         let req = creds.token_request(CLOUD_PLATFORM_SCOPE, now).map_err(ProviderError::from)?;
         let raw = transport.send(req, timeouts).await.map_err(|e| e.with_provider("vertex_ai"))?;
         let token = parse_token_response(raw.status.as_u16(), &raw.body, now).map_err(ProviderError::from)?;
-        cfg.bearer_token = Some(token.token.clone());
+        let secret = token.token.clone();
         self.lock().entry(key).or_default().store(token);
-        Ok(())
+        Ok(Some(secret))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TokenCache>> {

@@ -233,9 +233,36 @@ impl ClientBuilder {
         let transport = HttpTransport::with_config(self.transport)
             .map_err(|e| ProviderError::new(ErrorKind::Transport, e.to_string()))?;
         let credentials = CredentialSources { providers: Arc::new(self.providers), env: self.env };
+        #[cfg(feature = "gemini")]
+        let google_tokens = Arc::new(google_auth::GoogleTokens::default());
         let router = match self.router {
             None => None,
-            Some(config) => Some(build_router(config, transport.clone(), credentials.clone())?),
+            Some(config) => {
+                let builder = router_builder(config, transport.clone(), credentials.clone());
+                #[cfg(feature = "gemini")]
+                let builder = {
+                    let (tokens, transport) = (google_tokens.clone(), transport.clone());
+                    builder.authorizer(move |adapter, cfg| {
+                        if adapter.provider() != "vertex_ai" || !google_auth::GoogleTokens::needs_token(cfg) {
+                            return None;
+                        }
+                        let (tokens, transport, cfg) = (tokens.clone(), transport.clone(), cfg.clone());
+                        Some(Box::pin(async move {
+                            let timeouts = Timeouts::total(std::time::Duration::from_secs(30));
+                            tokens.token(&transport, &cfg, &timeouts).await?.ok_or_else(|| {
+                                ProviderError::new(
+                                    ErrorKind::Authentication,
+                                    "no Google credentials to exchange",
+                                )
+                            })
+                        }))
+                    })
+                };
+                Some(builder.build().map_err(|e| {
+                    ProviderError::bad_request(format!("invalid router configuration: {e}"))
+                        .with_code("invalid_config")
+                })?)
+            }
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -245,7 +272,7 @@ impl ClientBuilder {
                 timeouts: self.timeouts,
                 drop_params: self.drop_params,
                 #[cfg(feature = "gemini")]
-                google_tokens: google_auth::GoogleTokens::default(),
+                google_tokens,
             }),
         })
     }
@@ -264,7 +291,7 @@ struct Inner {
     timeouts: Timeouts,
     drop_params: bool,
     #[cfg(feature = "gemini")]
-    google_tokens: google_auth::GoogleTokens,
+    google_tokens: Arc<google_auth::GoogleTokens>,
 }
 
 impl fmt::Debug for Client {
@@ -493,22 +520,20 @@ impl CredentialSources {
             cfg.organization = settings.and_then(|s| s.organization.clone());
         }
         for (name, vars) in env.options {
-            if !cfg.options.contains_key(*name) {
-                if let Some(v) =
+            if !cfg.options.contains_key(*name)
+                && let Some(v) =
                     settings.and_then(|s| s.options.get(*name).cloned()).or_else(|| from_env(vars))
-                {
-                    cfg.options.insert((*name).to_owned(), v);
-                }
+            {
+                cfg.options.insert((*name).to_owned(), v);
             }
         }
         for (name, vars) in env.secrets {
-            if !cfg.secrets.contains_key(*name) {
-                if let Some(v) = settings
+            if !cfg.secrets.contains_key(*name)
+                && let Some(v) = settings
                     .and_then(|s| s.secrets.get(*name).cloned())
                     .or_else(|| from_env(vars).map(Secret::from))
-                {
-                    cfg.secrets.insert((*name).to_owned(), v);
-                }
+            {
+                cfg.secrets.insert((*name).to_owned(), v);
             }
         }
         // Settings the provider did not declare still reach it (forward compatibility).
@@ -523,12 +548,12 @@ impl CredentialSources {
     }
 }
 
-/// Builds the router over this build's providers, sharing the client's transport and credentials.
-fn build_router(
+/// The router over this build's providers, sharing the client's transport and credentials.
+fn router_builder(
     config: RouterConfig,
     transport: HttpTransport,
     credentials: CredentialSources,
-) -> Result<Router, Error> {
+) -> tollgate_router::RouterBuilder {
     let builder = Router::builder(config)
         .transport(transport)
         .resolver(|model| {
@@ -538,9 +563,7 @@ fn build_router(
         .upstream_hook(move |adapter, cfg| credentials.fill(adapter, cfg));
     #[cfg(feature = "pricing")]
     let builder = builder.catalog(Arc::new(tollgate_router::PricingCatalog));
-    builder.build().map_err(|e| {
-        ProviderError::bad_request(format!("invalid router configuration: {e}")).with_code("invalid_config")
-    })
+    builder
 }
 
 /// The process-wide default client used by the free functions.

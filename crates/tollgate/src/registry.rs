@@ -55,12 +55,10 @@ fn infer_provider(model: &str) -> &'static str {
 #[cfg(feature = "gemini")]
 fn gemini_adapter(provider: &str) -> Option<Arc<dyn Adapter>> {
     #[cfg(feature = "anthropic")]
-    if provider == "vertex_ai" {
-        if let Some(anthropic) = tollgate_provider_anthropic::adapter("anthropic") {
-            return Some(Arc::new(
-                tollgate_provider_gemini::GeminiAdapter::vertex().with_anthropic(anthropic),
-            ));
-        }
+    if provider == "vertex_ai"
+        && let Some(anthropic) = tollgate_provider_anthropic::adapter("anthropic")
+    {
+        return Some(Arc::new(tollgate_provider_gemini::GeminiAdapter::vertex().with_anthropic(anthropic)));
     }
     tollgate_provider_gemini::adapter(provider)
 }
