@@ -7,6 +7,8 @@
 //!   generated files are stale; a test runs it.
 //! * `update-prices <file>`: replace `data/model_prices_and_context_window.json` with a newer file
 //!   of the same schema, report models added/removed and prices moved, and regenerate.
+//! * `bench [--quick] [--json FILE]` / `bench --soak [--requests N]`: the gateway benchmark
+//!   against a floor proxy and an instant mock upstream (`docs/benchmarks.md`).
 //!
 //! xtask may depend on anything; nothing may depend on xtask.
 
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod codegen;
 mod update_prices;
 
@@ -27,6 +30,7 @@ fn main() -> Result<()> {
     match task.as_str() {
         "codegen" => codegen::run(&workspace_root()?, rest.iter().any(|a| a == "--check")),
         "update-prices" => update_prices::run(&workspace_root()?, rest),
+        "bench" => bench::run(&workspace_root()?, rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -40,7 +44,9 @@ fn print_help() {
         "cargo xtask <task>\n\n\
          tasks:\n  \
          codegen [--check]   regenerate generated tables from data/ (--check: fail if stale)\n  \
-         update-prices FILE  replace the model price snapshot with FILE, report changes, regenerate\n"
+         update-prices FILE  replace the model price snapshot with FILE, report changes, regenerate\n  \
+         bench [--quick] [--json FILE]        gateway benchmark vs a floor proxy (docs/benchmarks.md)\n  \
+         bench --soak [--requests N]          long mixed run; reports tollgate's RSS growth\n"
     );
 }
 
