@@ -19,6 +19,7 @@ fn layer(name: &str) -> Result<Option<u32>, String> {
         "tollgate-transport" => 3,
         "tollgate-router" => 4,
         "tollgate" | "tollgate-store" => 5,
+        "tollgate-limits" => 5,
         "tollgate-proxy" => 6,
         "tollgate-cli" => 7,
         "tollgate-testkit" | "xtask" | "tollgate-workspace-tests" | "tollgate-bench" => return Ok(None),

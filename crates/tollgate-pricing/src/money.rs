@@ -114,7 +114,7 @@ impl FromStr for Usd {
         } else {
             let divisor = 10u128.checked_pow(u32::try_from(-scale).map_err(|_| err())?);
             match divisor {
-                Some(d) if value % d == 0 => Ok(Usd(value / d)),
+                Some(d) if value.is_multiple_of(d) => Ok(Usd(value / d)),
                 None if value == 0 => Ok(Usd(0)),
                 _ => Err(err()),
             }

@@ -192,10 +192,10 @@ pub fn translate_request(
         .map(|b| u32::try_from(b).unwrap_or(u32::MAX));
 
     let mut max_tokens = req.output_token_limit().or(cfg.max_output_tokens).unwrap_or(DEFAULT_MAX_TOKENS);
-    if let Some(b) = budget {
-        if max_tokens <= b {
-            max_tokens = max_tokens.saturating_add(b);
-        }
+    if let Some(b) = budget
+        && max_tokens <= b
+    {
+        max_tokens = max_tokens.saturating_add(b);
     }
 
     // --- tools ---------------------------------------------------------------------------
@@ -357,10 +357,9 @@ fn apply_message_cache_control(blocks: &mut [ContentBlock], m: &Message) {
         | KnownBlock::ToolUse { cache_control, .. }
         | KnownBlock::ToolResult { cache_control, .. },
     )) = blocks.last_mut()
+        && cache_control.is_none()
     {
-        if cache_control.is_none() {
-            *cache_control = Some(cc);
-        }
+        *cache_control = Some(cc);
     }
 }
 

@@ -106,10 +106,10 @@ impl AnthropicStreamDecoder {
         })?;
         // The data's `type` is authoritative; the `event:` name is the fallback.
         let mut value = value;
-        if value.get("type").is_none() {
-            if let (Some(name), Some(obj)) = (&ev.event, value.as_object_mut()) {
-                obj.insert("type".into(), Value::String(name.clone()));
-            }
+        if value.get("type").is_none()
+            && let (Some(name), Some(obj)) = (&ev.event, value.as_object_mut())
+        {
+            obj.insert("type".into(), Value::String(name.clone()));
         }
         let event: StreamEvent = serde_json::from_value(value)
             .map_err(|e| decode_err(format!("unexpected Anthropic stream event: {e}")))?;

@@ -168,12 +168,12 @@ pub fn build_body(req: &ChatRequest, cfg: &UpstreamConfig) -> Result<Value, Prov
     let mut inference = Map::new();
     let mut max_tokens = req.output_token_limit();
     let mut additional = Map::new();
-    if let Some(effort) = req.reasoning_effort.as_deref().filter(|_| anthropic) {
-        if let Some(budget) = thinking_budget(effort)? {
-            additional.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
-            if max_tokens.is_none() {
-                max_tokens = Some(cfg.max_output_tokens.unwrap_or(budget + 4096));
-            }
+    if let Some(effort) = req.reasoning_effort.as_deref().filter(|_| anthropic)
+        && let Some(budget) = thinking_budget(effort)?
+    {
+        additional.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+        if max_tokens.is_none() {
+            max_tokens = Some(cfg.max_output_tokens.unwrap_or(budget + 4096));
         }
     }
     if let Some(thinking) = req.extra.get("thinking") {

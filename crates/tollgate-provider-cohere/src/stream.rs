@@ -138,10 +138,10 @@ impl CohereStreamDecoder {
         let message = v.get("delta").and_then(|d| d.get("message"));
         match kind {
             Some("message-start") => {
-                if let Some(id) = v.get("id").and_then(Value::as_str) {
-                    if self.id.is_none() {
-                        self.id = Some(id.to_owned());
-                    }
+                if let Some(id) = v.get("id").and_then(Value::as_str)
+                    && self.id.is_none()
+                {
+                    self.id = Some(id.to_owned());
                 }
                 if !self.role_sent {
                     let delta = Delta { content: Some(String::new()), ..Delta::default() };

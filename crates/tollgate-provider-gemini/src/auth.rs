@@ -111,10 +111,10 @@ impl ServiceAccountKey {
     /// optional `token_uri`, `private_key_id`, `project_id`).
     pub fn from_json(json: &str) -> Result<Self, AuthError> {
         let raw: RawKey = serde_json::from_str(json).map_err(|e| AuthError::InvalidJson(e.to_string()))?;
-        if let Some(kind) = raw.kind.as_deref() {
-            if kind != "service_account" {
-                return Err(AuthError::UnsupportedType(kind.to_owned()));
-            }
+        if let Some(kind) = raw.kind.as_deref()
+            && kind != "service_account"
+        {
+            return Err(AuthError::UnsupportedType(kind.to_owned()));
         }
         let client_email = raw
             .client_email

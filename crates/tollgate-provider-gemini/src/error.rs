@@ -30,10 +30,10 @@ use tollgate_core::{ErrorKind, ProviderError, TimeoutPhase};
 /// Classifies a whole upstream error body.
 pub(crate) fn from_body(provider: &str, status: u16, headers: &HeaderMap, body: &[u8]) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(v) = parsed.as_ref() {
-        if let Some(e) = from_value(provider, Some(status), headers, v) {
-            return e;
-        }
+    if let Some(v) = parsed.as_ref()
+        && let Some(e) = from_value(provider, Some(status), headers, v)
+    {
+        return e;
     }
     let kind = ErrorKind::from_status(status);
     let excerpt = body_excerpt(body);

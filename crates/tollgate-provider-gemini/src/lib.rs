@@ -220,14 +220,15 @@ impl Adapter for GeminiAdapter {
     }
 
     fn error_response(&self, resp: &RawResponse) -> ProviderError {
-        if let Some(inner) = &self.anthropic {
-            if self.flavor == Flavor::Vertex && !Self::is_google_envelope(&resp.body) {
-                let body_is_json = serde_json::from_slice::<serde_json::Value>(&resp.body).is_ok();
-                if body_is_json {
-                    let mut e = inner.error_response(resp);
-                    e.provider = Some("vertex_ai".into());
-                    return e;
-                }
+        if let Some(inner) = &self.anthropic
+            && self.flavor == Flavor::Vertex
+            && !Self::is_google_envelope(&resp.body)
+        {
+            let body_is_json = serde_json::from_slice::<serde_json::Value>(&resp.body).is_ok();
+            if body_is_json {
+                let mut e = inner.error_response(resp);
+                e.provider = Some("vertex_ai".into());
+                return e;
             }
         }
         error::from_body(self.provider_name(), resp.status.as_u16(), &resp.headers, &resp.body)

@@ -120,10 +120,10 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
             out.insert((*key).into(), v.clone());
         }
     }
-    if let Some(Value::String(f)) = src.get("format") {
-        if FORMATS.contains(&f.as_str()) {
-            out.insert("format".into(), Value::String(f.clone()));
-        }
+    if let Some(Value::String(f)) = src.get("format")
+        && FORMATS.contains(&f.as_str())
+    {
+        out.insert("format".into(), Value::String(f.clone()));
     }
 
     let enum_values = match (src.get("enum"), src.get("const")) {

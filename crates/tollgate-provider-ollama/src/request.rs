@@ -246,10 +246,10 @@ fn part_type(p: &ContentPart) -> String {
 /// The base64 payload of a `data:<mime>;base64,<data>` URI.
 fn data_uri_base64(url: &str) -> Result<String, ProviderError> {
     if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            if meta.ends_with(";base64") {
-                return Ok(data.to_owned());
-            }
+        if let Some((meta, data)) = rest.split_once(',')
+            && meta.ends_with(";base64")
+        {
+            return Ok(data.to_owned());
         }
         return Err(ProviderError::bad_request("image data URIs for Ollama must be base64-encoded")
             .with_param("messages"));
@@ -346,10 +346,10 @@ fn message(m: &Message, earlier: &[Message]) -> Result<Value, ProviderError> {
             out.insert("tool_calls".into(), Value::Array(wire));
         }
     }
-    if m.role == Role::Tool {
-        if let Some(name) = m.tool_call_id.as_deref().and_then(|id| tool_name_for(id, earlier)) {
-            out.insert("tool_name".into(), Value::String(name.to_owned()));
-        }
+    if m.role == Role::Tool
+        && let Some(name) = m.tool_call_id.as_deref().and_then(|id| tool_name_for(id, earlier))
+    {
+        out.insert("tool_name".into(), Value::String(name.to_owned()));
     }
     Ok(Value::Object(out))
 }

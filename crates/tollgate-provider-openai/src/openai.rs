@@ -36,10 +36,10 @@ pub(crate) fn openai_chat_body(
     cfg: &UpstreamConfig,
 ) -> Result<JsonObject, ProviderError> {
     let mut body = request_object(provider, req, &cfg.model)?;
-    if is_reasoning_model(&cfg.model) {
-        if let Some(v) = body.remove("max_tokens") {
-            body.entry("max_completion_tokens").or_insert(v);
-        }
+    if is_reasoning_model(&cfg.model)
+        && let Some(v) = body.remove("max_tokens")
+    {
+        body.entry("max_completion_tokens").or_insert(v);
     }
     set_stream_options(&mut body, req.is_stream(), true);
     merge_extra_body(&mut body, cfg);

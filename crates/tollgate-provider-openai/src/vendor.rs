@@ -103,10 +103,10 @@ impl VendorAdapter {
     ) -> Result<http::Request<Bytes>, ProviderError> {
         let url = join_url(self.base(cfg)?, path);
         let mut headers = HeaderMap::new();
-        if self.row.auth != VendorAuth::None {
-            if let Some(key) = non_empty(cfg.api_key.as_ref()).or(non_empty(cfg.bearer_token.as_ref())) {
-                insert_bearer(self.row.name, &mut headers, key)?;
-            }
+        if self.row.auth != VendorAuth::None
+            && let Some(key) = non_empty(cfg.api_key.as_ref()).or(non_empty(cfg.bearer_token.as_ref()))
+        {
+            insert_bearer(self.row.name, &mut headers, key)?;
         }
         post_json(self.row.name, &url, headers, cfg, body)
     }

@@ -433,16 +433,13 @@ impl<T: StreamItem> SseJsonDecoder<T> {
             return Ok(());
         }
         let is_error_event = ev.event.as_deref() == Some("error");
-        if !is_error_event {
-            if let Ok(item) = serde_json::from_str::<T>(data) {
-                if let Some(err) = item.embedded_error().and_then(|e| error_without_status(&self.provider, e))
-                {
-                    return Err(err);
-                }
-                self.saw_finish |= item.has_finish();
-                out.push(item);
-                return Ok(());
+        if !is_error_event && let Ok(item) = serde_json::from_str::<T>(data) {
+            if let Some(err) = item.embedded_error().and_then(|e| error_without_status(&self.provider, e)) {
+                return Err(err);
             }
+            self.saw_finish |= item.has_finish();
+            out.push(item);
+            return Ok(());
         }
         // Not a plain item: an error event, a vendor's looser chunk, or garbage.
         let value: Value = match serde_json::from_str(data) {

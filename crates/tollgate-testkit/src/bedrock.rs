@@ -214,10 +214,10 @@ impl BedrockStream {
             .enumerate()
             .map(|(i, m)| {
                 let mut frame = eventstream::encode(m)?;
-                if self.bad_crc.contains(&i) {
-                    if let Some(last) = frame.last_mut() {
-                        *last ^= 0xFF;
-                    }
+                if self.bad_crc.contains(&i)
+                    && let Some(last) = frame.last_mut()
+                {
+                    *last ^= 0xFF;
                 }
                 Ok(frame)
             })

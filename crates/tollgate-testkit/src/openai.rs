@@ -478,12 +478,11 @@ fn parse_body<T: DeserializeOwned>(request: &RecordedRequest) -> Result<T, Box<M
     let mut value: Value = serde_json::from_slice(&request.body).map_err(|e| {
         Box::new(bad_request(&format!("We could not parse the JSON body of your request. ({e})"), None))
     })?;
-    if let Value::Object(map) = &mut value {
-        if !map.contains_key("model") {
-            if let Some(deployment) = azure_deployment(&request.path) {
-                map.insert("model".into(), Value::String(deployment.to_owned()));
-            }
-        }
+    if let Value::Object(map) = &mut value
+        && !map.contains_key("model")
+        && let Some(deployment) = azure_deployment(&request.path)
+    {
+        map.insert("model".into(), Value::String(deployment.to_owned()));
     }
     serde_json::from_value(value)
         .map_err(|e| Box::new(bad_request(&format!("Invalid request body: {e}"), None)))
