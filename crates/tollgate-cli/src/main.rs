@@ -2,7 +2,8 @@
 //!
 //! `tollgate serve --config FILE [--host H] [--port P] [--log-format pretty|json]` runs the
 //! gateway; `tollgate check-config FILE` validates a config without serving (exit code 0 when it
-//! loads, 1 otherwise; problems and unsupported keys are printed).
+//! loads, 1 otherwise; problems and unsupported keys are printed). While serving, the config file
+//! is reloaded when it changes (checked every second) or on SIGHUP, without dropping connections.
 //!
 //! **Must never depend on** anything but the proxy and plain CLI/logging crates: all behaviour
 //! lives in `tollgate-proxy`, so it stays testable as a library.
@@ -114,6 +115,9 @@ fn serve(
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let gateway = Gateway::new(cfg)?;
+        // Reload models and routing when the file changes (polled every second) or on SIGHUP.
+        let mut watcher = gateway.reloader().watch(Some(std::time::Duration::from_secs(1)), true);
+        watcher.ready().await;
         // Host names (`localhost`) are resolved; IPv6 literals may be written with or without brackets.
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let listener = tokio::net::TcpListener::bind((host, port))

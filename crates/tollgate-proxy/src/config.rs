@@ -115,6 +115,9 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// Idle time after which a stream gets a `: ping` comment (default 15 s).
     pub keepalive_interval: Duration,
+    /// Whether `GET /metrics` needs a key like the API routes
+    /// (`general_settings.metrics_require_auth`; default false).
+    pub metrics_require_auth: bool,
 }
 
 impl Default for ServerSettings {
@@ -123,6 +126,7 @@ impl Default for ServerSettings {
             max_request_body_bytes: DEFAULT_MAX_BODY_BYTES,
             drain_timeout: Duration::from_secs(30),
             keepalive_interval: Duration::from_secs(15),
+            metrics_require_auth: false,
         }
     }
 }
@@ -148,6 +152,8 @@ pub struct ProxyConfig {
     /// `litellm_settings.json_logs`.
     pub json_logs: bool,
     pub server: ServerSettings,
+    /// `litellm_settings.success_callback` / `failure_callback` / `callbacks`, the webhook and `OTEL_*`.
+    pub callbacks: crate::callbacks::CallbackConfig,
     /// Keys present in the file that tollgate does not support yet, as paths
     /// (`litellm_settings.success_callback`).
     pub unsupported_keys: Vec<String>,
@@ -194,11 +200,11 @@ impl ProxyConfig {
             .map_err(|e| ConfigError::Yaml { file: file.to_owned(), message: e.to_string() })?;
         let mut loader = Loader { problems: Vec::new(), unsupported: Vec::new() };
         let cfg = loader.load(root, file, env);
-        if loader.problems.is_empty() {
-            if let Some(mut cfg) = cfg {
-                cfg.unsupported_keys = loader.unsupported;
-                return Ok(cfg);
-            }
+        if loader.problems.is_empty()
+            && let Some(mut cfg) = cfg
+        {
+            cfg.unsupported_keys = loader.unsupported;
+            return Ok(cfg);
         }
         Err(ConfigError::Invalid { file: file.to_owned(), problems: loader.problems })
     }
@@ -209,6 +215,12 @@ impl ProxyConfig {
         let vars = self.environment.clone();
         let base = self.base_env.clone();
         Arc::new(move |name: &str| vars.get(name).cloned().or_else(|| base(name)))
+    }
+
+    /// The environment behind `os.environ/` references (before `environment_variables`):
+    /// reloading the file resolves them against the same one.
+    pub fn base_env(&self) -> EnvLookup {
+        self.base_env.clone()
     }
 
     /// Whether `model` is a configured group (exact, or matching a wildcard group).
@@ -244,6 +256,9 @@ const LITELLM_SETTINGS_KEYS: &[&str] = &[
     "content_policy_fallbacks",
     "default_fallbacks",
     "json_logs",
+    "success_callback",
+    "failure_callback",
+    "callbacks",
 ];
 const ROUTER_SETTINGS_KEYS: &[&str] = &[
     "routing_strategy",
@@ -268,7 +283,16 @@ const ROUTER_SETTINGS_KEYS: &[&str] = &[
     "enable_pre_call_checks",
     "enable_tag_filtering",
 ];
-const GENERAL_SETTINGS_KEYS: &[&str] = &["master_key", "max_request_size_mb"];
+const GENERAL_SETTINGS_KEYS: &[&str] = &[
+    "master_key",
+    "max_request_size_mb",
+    "metrics_require_auth",
+    "webhook_url",
+    "webhook_headers",
+    "webhook_batch_size",
+    "webhook_flush_interval",
+    "webhook_queue_size",
+];
 /// `litellm_params` keys of the mock provider (kept out of provider options).
 const MOCK_KEYS: &[&str] = &["mock_response", "mock_delay_ms", "mock_chunk_delay_ms"];
 
@@ -292,6 +316,7 @@ struct LitellmSettings {
 struct GeneralSettings {
     master_key: Option<String>,
     max_request_size_mb: Option<f64>,
+    metrics_require_auth: Option<bool>,
 }
 
 /// The mock keys of `litellm_params`.
@@ -364,23 +389,23 @@ impl Loader {
 
         // environment_variables first: they may be referenced by everything else.
         let mut environment = BTreeMap::new();
-        if let Some(vars) = root.remove("environment_variables") {
-            if let Some(mut vars) = self.mapping(vars, "environment_variables") {
-                resolve_env_refs(&mut vars, "environment_variables", &|n| base_env(n), &mut self.problems);
-                for (k, v) in vars {
-                    let path = join("environment_variables", &k);
-                    match v {
-                        Value::String(s) => {
-                            environment.insert(k, s);
-                        }
-                        Value::Number(n) => {
-                            environment.insert(k, n.to_string());
-                        }
-                        Value::Bool(b) => {
-                            environment.insert(k, b.to_string());
-                        }
-                        other => self.problem(path, format!("expected a string, found {}", kind_of(&other))),
+        if let Some(vars) = root.remove("environment_variables")
+            && let Some(mut vars) = self.mapping(vars, "environment_variables")
+        {
+            resolve_env_refs(&mut vars, "environment_variables", &|n| base_env(n), &mut self.problems);
+            for (k, v) in vars {
+                let path = join("environment_variables", &k);
+                match v {
+                    Value::String(s) => {
+                        environment.insert(k, s);
                     }
+                    Value::Number(n) => {
+                        environment.insert(k, n.to_string());
+                    }
+                    Value::Bool(b) => {
+                        environment.insert(k, b.to_string());
+                    }
+                    other => self.problem(path, format!("expected a string, found {}", kind_of(&other))),
                 }
             }
         }
@@ -411,7 +436,12 @@ impl Loader {
         self.unknown_keys(&gs_map, GENERAL_SETTINGS_KEYS, "general_settings");
         gs_map.retain(|k, _| GENERAL_SETTINGS_KEYS.contains(&k.as_str()));
         let gs: GeneralSettings = self.typed(&gs_map, "general_settings").unwrap_or_default();
-        let mut server = ServerSettings::default();
+        let (problems, unsupported) = (&mut self.problems, &mut self.unsupported);
+        let callbacks = crate::callbacks::load_config(&ls_map, &gs_map, &lookup, problems, unsupported);
+        let mut server = ServerSettings {
+            metrics_require_auth: gs.metrics_require_auth.unwrap_or(false),
+            ..ServerSettings::default()
+        };
         if let Some(mb) = gs.max_request_size_mb {
             if mb > 0.0 && mb < 1e6 {
                 server.max_request_body_bytes = (mb * 1024.0 * 1024.0) as usize;
@@ -433,33 +463,33 @@ impl Loader {
         rs_map.retain(|k, _| ROUTER_SETTINGS_KEYS.contains(&k.as_str()));
         let router_settings: Option<RouterSettings> = self.typed(&rs_map, "router_settings");
         let mut router_settings = router_settings.unwrap_or_default();
-        if !rs_map.contains_key("num_retries") {
-            if let Some(n) = ls.num_retries {
-                router_settings.num_retries = n;
-            }
+        if !rs_map.contains_key("num_retries")
+            && let Some(n) = ls.num_retries
+        {
+            router_settings.num_retries = n;
         }
         if !rs_map.contains_key("timeout") && request_timeout.is_some() {
             router_settings.timeout = request_timeout;
         }
-        if !rs_map.contains_key("fallbacks") {
-            if let Some(f) = ls.fallbacks {
-                router_settings.fallbacks = f;
-            }
+        if !rs_map.contains_key("fallbacks")
+            && let Some(f) = ls.fallbacks
+        {
+            router_settings.fallbacks = f;
         }
-        if !rs_map.contains_key("context_window_fallbacks") {
-            if let Some(f) = ls.context_window_fallbacks {
-                router_settings.context_window_fallbacks = f;
-            }
+        if !rs_map.contains_key("context_window_fallbacks")
+            && let Some(f) = ls.context_window_fallbacks
+        {
+            router_settings.context_window_fallbacks = f;
         }
-        if !rs_map.contains_key("content_policy_fallbacks") {
-            if let Some(f) = ls.content_policy_fallbacks {
-                router_settings.content_policy_fallbacks = f;
-            }
+        if !rs_map.contains_key("content_policy_fallbacks")
+            && let Some(f) = ls.content_policy_fallbacks
+        {
+            router_settings.content_policy_fallbacks = f;
         }
-        if !rs_map.contains_key("default_fallbacks") {
-            if let Some(f) = ls.default_fallbacks {
-                router_settings.default_fallbacks = f;
-            }
+        if !rs_map.contains_key("default_fallbacks")
+            && let Some(f) = ls.default_fallbacks
+        {
+            router_settings.default_fallbacks = f;
         }
         let drop_params = ls.drop_params.unwrap_or(false);
         // Which section each fallback list came from, for messages.
@@ -528,6 +558,7 @@ impl Loader {
             request_timeout,
             json_logs: ls.json_logs.unwrap_or(false),
             server,
+            callbacks,
             unsupported_keys: Vec::new(),
             environment,
             base_env,

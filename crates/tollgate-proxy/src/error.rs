@@ -91,6 +91,10 @@ impl From<ProviderError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, Bytes::from(self.to_json())).into_response();
+        resp.extensions_mut().insert(crate::metrics::FailureKind::classify(
+            self.status.as_u16(),
+            self.body.error.code.as_deref(),
+        ));
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(wait) = self.retry_after {

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue, StatusCode, header};
@@ -27,9 +27,15 @@ use tollgate::{
 
 use crate::ProxyError;
 use crate::auth::{self, Authenticator, MasterKeyAuth, OpenAccess};
+use crate::callbacks::{chat_prompt_chars, text_prompt_chars};
 use crate::config::{MockSettings, ProxyConfig};
 use crate::error::ApiError;
 use crate::mock::{self, ItemStream};
+use crate::reload::{self, Live, LiveCell, Reloader};
+
+// A child module so it shares the chat path's private internals (state, call context, target).
+#[path = "anthropic_api.rs"]
+mod anthropic_api;
 
 /// A configured gateway, ready to serve.
 #[derive(Clone)]
@@ -47,6 +53,8 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// What a handler sees: `client` and `config` are the live state read once when the request
+/// came in (see [`Shared`]), kept until the request (or its stream) ends.
 #[derive(Clone)]
 struct AppState {
     client: Client,
@@ -55,6 +63,32 @@ struct AppState {
     draining: Arc<AtomicBool>,
     /// Unix seconds at start-up (`created` of the model list).
     started: u64,
+    /// Prometheus metrics (`GET /metrics`, `metrics.rs`).
+    metrics: Arc<crate::metrics::Metrics>,
+    /// The reloadable part (client, config), swapped by a config reload (`reload.rs`).
+    live: Arc<LiveCell>,
+    /// Where call events go (`callbacks.rs`); built from the config the gateway started with.
+    callbacks: crate::callbacks::Callbacks,
+}
+
+impl AppState {
+    /// This state with the live client and config of now.
+    fn current(&self) -> AppState {
+        let live = reload::current(&self.live);
+        AppState { client: live.client.clone(), config: Arc::clone(&live.config), ..self.clone() }
+    }
+}
+
+/// The router's state: `State<AppState>` extracts the live state of the moment the request came
+/// in, so every handler serves on the config that was current then. Sub-routers are
+/// `axum::Router<Shared>`.
+#[derive(Clone)]
+struct Shared(AppState);
+
+impl FromRef<Shared> for AppState {
+    fn from_ref(s: &Shared) -> AppState {
+        s.0.current()
+    }
 }
 
 fn unix_now() -> u64 {
@@ -65,28 +99,47 @@ impl Gateway {
     /// Builds the SDK client (router over the config's deployments, credentials from the
     /// config's environment lookup) and the authenticator (master key when configured).
     pub fn new(config: ProxyConfig) -> Result<Self, ProxyError> {
-        let env = config.env_lookup();
-        let mut builder = Client::builder()
-            .env(move |name| env(name))
-            .drop_params(config.drop_params)
-            .router(config.router.clone());
-        if let Some(t) = config.request_timeout {
-            builder = builder.timeout(t);
-        }
-        let client = builder.build().map_err(ProxyError::Client)?;
+        let client = reload::build_client(&config)?;
         let auth: Arc<dyn Authenticator> = match &config.master_key {
             Some(k) => Arc::new(MasterKeyAuth::new(k.clone())),
             None => Arc::new(OpenAccess),
         };
+        let callbacks = crate::callbacks::Callbacks::from_config(&config.callbacks);
+        let config = Arc::new(config);
+        let live = Live { client: client.clone(), config: Arc::clone(&config) };
         Ok(Gateway {
             state: AppState {
                 client,
-                config: Arc::new(config),
+                config: Arc::clone(&config),
                 auth,
                 draining: Arc::new(AtomicBool::new(false)),
                 started: unix_now(),
+                metrics: Arc::new(crate::metrics::Metrics::new(&config)),
+                live: Arc::new(LiveCell::new(Arc::new(live))),
+                callbacks,
             },
         })
+    }
+
+    /// Reloads this gateway's config from its file (`config.file`); see [`Reloader`].
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(std::path::PathBuf::from(&self.state.config.file), Arc::clone(&self.state.live))
+    }
+
+    /// The config serving new requests now (changes with reloads; [`Gateway::config`] is the
+    /// one the gateway started with).
+    pub fn current_config(&self) -> Arc<ProxyConfig> {
+        Arc::clone(&reload::current(&self.state.live).config)
+    }
+
+    /// Adds a callback sink receiving the call events `filter` accepts (see `callbacks.rs`).
+    pub fn with_callback_sink(
+        mut self,
+        sink: Arc<dyn crate::callbacks::CallbackSink>,
+        filter: crate::callbacks::EventFilter,
+    ) -> Self {
+        self.state.callbacks = self.state.callbacks.with_sink(sink, filter);
+        self
     }
 
     /// Replaces the authenticator (virtual keys, tests).
@@ -109,30 +162,31 @@ impl Gateway {
         self.state.draining.store(true, Ordering::SeqCst);
     }
 
-    /// The axum router of every endpoint.
+    /// The axum router of every endpoint: [`ROUTES`], and the sub-routers merged below.
     pub fn router(&self) -> axum::Router {
         let st = self.state.clone();
-        let api = axum::Router::new()
-            .route("/v1/chat/completions", post(chat_completions))
-            .route("/chat/completions", post(chat_completions))
-            .route("/v1/completions", post(completions))
-            .route("/completions", post(completions))
-            .route("/v1/embeddings", post(embeddings))
-            .route("/embeddings", post(embeddings))
-            .route("/v1/models", get(list_models))
-            .route("/models", get(list_models))
-            .route("/v1/models/{*id}", get(get_model))
-            .route("/models/{*id}", get(get_model))
-            .route_layer(middleware::from_fn_with_state(st.clone(), require_auth));
-        let health = axum::Router::new()
-            .route("/health/liveliness", get(liveliness))
-            .route("/health/liveness", get(liveliness))
-            .route("/health/readiness", get(readiness));
-        api.merge(health)
+        let mut api = axum::Router::new();
+        // Routes without auth: probes, metrics, this API's description.
+        let mut open = axum::Router::new();
+        for r in ROUTES {
+            let Some(mr) = method_router(r) else {
+                tracing::error!(method = r.method, path = r.path, "no handler for a listed route");
+                continue;
+            };
+            if r.auth {
+                api = api.route(r.path, mr);
+            } else {
+                open = open.route(r.path, mr);
+            }
+        }
+        let api = api.route_layer(middleware::from_fn_with_state(st.clone(), require_auth));
+        api.merge(anthropic_api::routes(st.clone()))
+            .merge(open)
+            .route_layer(middleware::from_fn_with_state(Arc::clone(&st.metrics), crate::metrics::track))
             .fallback(route_not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(st.config.server.max_request_body_bytes))
-            .with_state(st)
+            .with_state(Shared(st))
     }
 
     /// Serves on `listener` until `shutdown` completes, then drains: stops accepting, turns
@@ -152,6 +206,7 @@ impl Gateway {
                 cfg.unsupported_keys.join(", ")
             );
         }
+        crate::reload::warn_default_conflicts(cfg);
         let addr = listener.local_addr().map_err(ProxyError::Io)?;
         tracing::info!(
             %addr,
@@ -175,7 +230,9 @@ impl Gateway {
             "shutting down: draining in-flight requests"
         );
         let _ = stop_tx.send(());
-        match tokio::time::timeout(drain_timeout, &mut task).await {
+        let drained = tokio::time::timeout(drain_timeout, &mut task).await;
+        self.state.callbacks.shutdown(crate::callbacks::SHUTDOWN_FLUSH_TIMEOUT).await;
+        match drained {
             Ok(res) => {
                 tracing::info!("drained; exiting");
                 join_result(res)
@@ -187,6 +244,69 @@ impl Gateway {
             }
         }
     }
+}
+
+/// One endpoint of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRoute {
+    /// `GET`, `POST`, …
+    pub method: &'static str,
+    /// The axum path (`{name}` parameters, `{*name}` for the rest of the path).
+    pub path: &'static str,
+    /// Whether the caller must present a key (master key or virtual key).
+    pub auth: bool,
+}
+
+const fn route(method: &'static str, path: &'static str, auth: bool) -> ApiRoute {
+    ApiRoute { method, path, auth }
+}
+
+/// Every endpoint served through the shared auth layer (or without auth). The router is built
+/// from this list (each entry's handler is picked in `method_router`), and `tests/openapi.rs`
+/// checks that `/openapi.json` documents each one (and every other `.route("…")` in `src/`).
+/// To add an endpoint: add it here, give it a handler in `method_router`, and describe it in
+/// `openapi.rs`.
+pub const ROUTES: &[ApiRoute] = &[
+    route("POST", "/v1/chat/completions", true),
+    route("POST", "/chat/completions", true),
+    route("POST", "/v1/completions", true),
+    route("POST", "/completions", true),
+    route("POST", "/v1/embeddings", true),
+    route("POST", "/embeddings", true),
+    route("GET", "/v1/models", true),
+    route("GET", "/models", true),
+    route("GET", "/v1/models/{*id}", true),
+    route("GET", "/models/{*id}", true),
+    route("POST", "/openai/deployments/{deployment}/chat/completions", true),
+    route("POST", "/openai/deployments/{deployment}/completions", true),
+    route("POST", "/openai/deployments/{deployment}/embeddings", true),
+    route("GET", "/health/liveliness", false),
+    route("GET", "/health/liveness", false),
+    route("GET", "/health/readiness", false),
+    route("GET", "/health", true),
+    route("GET", "/metrics", false),
+    route("GET", "/openapi.json", false),
+];
+
+/// The handler of a [`ROUTES`] entry.
+fn method_router(r: &ApiRoute) -> Option<MethodRouter<Shared>> {
+    let mr = match (r.method, r.path) {
+        ("POST", "/v1/chat/completions" | "/chat/completions") => post(chat_completions),
+        ("POST", "/v1/completions" | "/completions") => post(completions),
+        ("POST", "/v1/embeddings" | "/embeddings") => post(embeddings),
+        ("GET", "/v1/models" | "/models") => get(list_models),
+        ("GET", "/v1/models/{*id}" | "/models/{*id}") => get(get_model),
+        ("POST", "/openai/deployments/{deployment}/chat/completions") => post(azure_chat_completions),
+        ("POST", "/openai/deployments/{deployment}/completions") => post(azure_completions),
+        ("POST", "/openai/deployments/{deployment}/embeddings") => post(azure_embeddings),
+        ("GET", "/health/liveliness" | "/health/liveness") => get(liveliness),
+        ("GET", "/health/readiness") => get(readiness),
+        ("GET", "/health") => get(health_check),
+        ("GET", "/metrics") => get(metrics_text),
+        ("GET", "/openapi.json") => get(crate::openapi::openapi_json),
+        _ => return None,
+    };
+    Some(mr)
 }
 
 fn join_result(res: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), ProxyError> {
@@ -265,6 +385,12 @@ struct CallCtx {
     route: Option<(RouteInfo, Instant)>,
     /// The response cost in USD, when known (non-streamed calls with usage and a price).
     cost: Option<f64>,
+    /// What the metrics learn of the call (tokens, a usage tap on streams); see `metrics.rs`.
+    meter: crate::metrics::Meter,
+    /// The usage of a non-streamed answer (for the callbacks).
+    usage: Option<Usage>,
+    /// A stream took over reporting the call to the callbacks (`CallCtx::track`).
+    streamed: bool,
 }
 
 fn set_header(h: &mut http::HeaderMap, names: &[&'static str], value: &str) {
@@ -284,6 +410,9 @@ impl CallCtx {
             endpoint,
             route: None,
             cost: None,
+            meter: Default::default(),
+            usage: None,
+            streamed: false,
         }
     }
 
@@ -351,7 +480,59 @@ impl CallCtx {
             latency_ms = self.started.elapsed().as_millis() as u64,
             "request"
         );
+        resp.extensions_mut().insert(self.meter.info(
+            self.group.as_deref(),
+            self.route.as_ref(),
+            self.cost,
+            self.started,
+        ));
         resp
+    }
+}
+
+/// Reporting to the callbacks (`callbacks.rs`).
+impl CallCtx {
+    fn callback_facts(&self, st: &AppState, prompt_chars: u64) -> crate::callbacks::CallFacts {
+        let route = self.route.as_ref().map(|(r, _)| r);
+        let pricer = route.map(|r| {
+            let (st, r) = (st.clone(), r.clone());
+            Box::new(move |u: &Usage| cost_of(&st, &r, u)) as crate::callbacks::Pricer
+        });
+        crate::callbacks::CallFacts {
+            call_id: self.call_id.clone(),
+            endpoint: self.endpoint,
+            started: self.started,
+            group: self.group.clone(),
+            requested: route.map(|r| r.requested.clone()),
+            route: route.map(crate::callbacks::RouteSummary::of),
+            usage: self.usage.clone(),
+            cost: self.cost,
+            stream: self.streamed,
+            mock: self.group.as_ref().is_some_and(|g| st.config.mocks.contains_key(g)),
+            pricer,
+            prompt_chars,
+        }
+    }
+
+    /// Reports a finished non-streamed call (streams report themselves).
+    fn report(&self, st: &AppState, result: &Result<Response, ApiError>) {
+        if !self.streamed && !st.callbacks.is_empty() {
+            st.callbacks.finished(self.callback_facts(st, 0), result);
+        }
+    }
+
+    /// Hands reporting to the response stream: it reports its end, error or disconnect
+    /// (`prompt_chars`: the prompt's length, for a usage estimate when none is reported).
+    fn track<T, S>(&mut self, st: &AppState, prompt_chars: u64, stream: S) -> ItemStream<T>
+    where
+        T: crate::callbacks::StreamUsage + Send + 'static,
+        S: futures_core::Stream<Item = Result<T, tollgate::ProviderError>> + Send + 'static,
+    {
+        self.streamed = true;
+        if st.callbacks.is_empty() {
+            return Box::pin(stream);
+        }
+        Box::pin(st.callbacks.track(self.callback_facts(st, prompt_chars), stream))
     }
 }
 
@@ -510,6 +691,7 @@ async fn require_auth(State(st): State<AppState>, mut req: Request, next: Next) 
 async fn chat_completions(State(st): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let mut ctx = CallCtx::new("chat");
     let result = chat_inner(&st, &mut ctx, body).await;
+    ctx.report(&st, &result);
     ctx.finish(result)
 }
 
@@ -519,17 +701,20 @@ async fn chat_inner(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: ChatRequest = parse_body(st, body)?;
+    let req = crate::defaults::chat(&st.config, req);
     ctx.group = Some(req.model.clone());
     let keepalive = st.config.server.keepalive_interval;
     match (target(st, &req.model)?, req.is_stream()) {
         (Target::Mock(m), false) => {
             mock_delay(m).await;
-            json_response(&mock::chat(m, &req, &ctx.call_id, unix_now()))
+            let resp = mock::chat(m, &req, &ctx.call_id, unix_now());
+            ctx.usage.clone_from(&resp.usage);
+            json_response(&resp)
         }
         (Target::Mock(m), true) => {
             mock_delay(m).await;
             Ok(sse_response(
-                mock::chat_stream(m, &req, &ctx.call_id, unix_now()),
+                ctx.track(st, chat_prompt_chars(&req), mock::chat_stream(m, &req, &ctx.call_id, unix_now())),
                 keepalive,
                 ctx.call_id.clone(),
             ))
@@ -544,6 +729,8 @@ async fn chat_inner(
             let routed =
                 router.chat(&req, &opts).await.map_err(|e| ApiError::from(e.into_provider_error()))?;
             ctx.cost = routed.response.usage.as_ref().and_then(|u| cost_of(st, &routed.route, u));
+            ctx.meter.usage(routed.response.usage.as_ref());
+            ctx.usage.clone_from(&routed.response.usage);
             ctx.routed(routed.route);
             json_response(&routed.response)
         }
@@ -555,7 +742,8 @@ async fn chat_inner(
             let routed =
                 router.chat_stream(&req, &opts).await.map_err(|e| ApiError::from(e.into_provider_error()))?;
             ctx.routed(routed.route);
-            let stream = routed.response.filter(move |item| {
+            let tracked = ctx.track(st, chat_prompt_chars(&req), routed.response);
+            let stream = ctx.meter.tap(tracked).filter(move |item| {
                 std::future::ready(wants_usage || !matches!(item, Ok(c) if is_usage_only_chat(c)))
             });
             Ok(sse_response(Box::pin(stream), keepalive, ctx.call_id.clone()))
@@ -566,6 +754,7 @@ async fn chat_inner(
 async fn completions(State(st): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let mut ctx = CallCtx::new("completions");
     let result = completions_inner(&st, &mut ctx, body).await;
+    ctx.report(&st, &result);
     ctx.finish(result)
 }
 
@@ -575,17 +764,21 @@ async fn completions_inner(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: TextCompletionRequest = parse_body(st, body)?;
+    let req = crate::defaults::text(&st.config, req);
     ctx.group = Some(req.model.clone());
     let keepalive = st.config.server.keepalive_interval;
     let stream = req.stream.unwrap_or(false);
     match (target(st, &req.model)?, stream) {
         (Target::Mock(m), false) => {
             mock_delay(m).await;
-            json_response(&mock::text_completion(m, &req, &ctx.call_id, unix_now()))
+            let resp = mock::text_completion(m, &req, &ctx.call_id, unix_now());
+            ctx.usage.clone_from(&resp.usage);
+            json_response(&resp)
         }
         (Target::Mock(m), true) => {
             mock_delay(m).await;
             let s = mock::text_completion_stream(m, &req, &ctx.call_id, unix_now());
+            let s = ctx.track(st, text_prompt_chars(&req), s);
             Ok(sse_response(s, keepalive, ctx.call_id.clone()))
         }
         (Target::Routed(router), false) => {
@@ -597,6 +790,8 @@ async fn completions_inner(
                 .await
                 .map_err(|e| ApiError::from(e.into_provider_error()))?;
             ctx.cost = routed.response.usage.as_ref().and_then(|u| cost_of(st, &routed.route, u));
+            ctx.meter.usage(routed.response.usage.as_ref());
+            ctx.usage.clone_from(&routed.response.usage);
             ctx.routed(routed.route);
             json_response(&routed.response)
         }
@@ -609,7 +804,8 @@ async fn completions_inner(
                 .await
                 .map_err(|e| ApiError::from(e.into_provider_error()))?;
             ctx.routed(routed.route);
-            let stream = routed.response.filter(move |item| {
+            let tracked = ctx.track(st, text_prompt_chars(&req), routed.response);
+            let stream = ctx.meter.tap(tracked).filter(move |item| {
                 std::future::ready(wants_usage || !matches!(item, Ok(c) if is_usage_only_text(c)))
             });
             Ok(sse_response(Box::pin(stream), keepalive, ctx.call_id.clone()))
@@ -620,6 +816,7 @@ async fn completions_inner(
 async fn embeddings(State(st): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let mut ctx = CallCtx::new("embeddings");
     let result = embeddings_inner(&st, &mut ctx, body).await;
+    ctx.report(&st, &result);
     ctx.finish(result)
 }
 
@@ -633,7 +830,9 @@ async fn embeddings_inner(
     match target(st, &req.model)? {
         Target::Mock(m) => {
             mock_delay(m).await;
-            json_response(&mock::embedding(&req))
+            let resp = mock::embedding(&req);
+            ctx.usage = resp.usage.as_ref().map(|u| Usage::new(u.prompt_tokens, 0));
+            json_response(&resp)
         }
         Target::Routed(router) => {
             let routed = router
@@ -642,11 +841,50 @@ async fn embeddings_inner(
                 .map_err(|e| ApiError::from(e.into_provider_error()))?;
             if let Some(u) = &routed.response.usage {
                 ctx.cost = cost_of(st, &routed.route, &Usage::new(u.prompt_tokens, 0));
+                ctx.meter.tokens(u.prompt_tokens, 0);
+                ctx.usage = Some(Usage::new(u.prompt_tokens, 0));
             }
             ctx.routed(routed.route);
             json_response(&routed.response)
         }
     }
+}
+
+/// An Azure OpenAI deployment route's body: the deployment (from the path) is the model group
+/// and replaces any `model` in the body. The `api-version` query parameter is accepted and
+/// ignored. A body that is not a JSON object is left alone (parsing it reports the error).
+fn azure_body(body: Result<Bytes, BytesRejection>, deployment: &str) -> Result<Bytes, BytesRejection> {
+    body.map(|b| match serde_json::from_slice::<serde_json::Value>(&b) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.insert("model".to_owned(), serde_json::Value::String(deployment.to_owned()));
+            serde_json::to_vec(&m).map(Bytes::from).unwrap_or(b)
+        }
+        _ => b,
+    })
+}
+
+async fn azure_chat_completions(
+    st: State<AppState>,
+    Path(deployment): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    chat_completions(st, azure_body(body, &deployment)).await
+}
+
+async fn azure_completions(
+    st: State<AppState>,
+    Path(deployment): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    completions(st, azure_body(body, &deployment)).await
+}
+
+async fn azure_embeddings(
+    st: State<AppState>,
+    Path(deployment): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    embeddings(st, azure_body(body, &deployment)).await
 }
 
 fn model_object(st: &AppState, id: &str) -> ModelObject {
@@ -684,6 +922,24 @@ async fn readiness(State(st): State<AppState>) -> Response {
     } else {
         json_response(&serde_json::json!({"status": "healthy", "model_groups": st.config.model_groups.len()}))
             .unwrap_or_else(IntoResponse::into_response)
+    }
+}
+
+/// `GET /metrics`: Prometheus text exposition (see `metrics.rs`).
+async fn metrics_text(State(st): State<AppState>, headers: http::HeaderMap) -> Response {
+    if st.config.server.metrics_require_auth
+        && let Err(e) = st.auth.authenticate(auth::presented_key(&headers)).await
+    {
+        return ApiError::unauthorized(e.message).into_response();
+    }
+    st.metrics.response(st.client.router())
+}
+
+/// `GET /health`: calls every deployment of the current config (see `health.rs`).
+async fn health_check(State(st): State<AppState>) -> Response {
+    match crate::health::HealthChecker::new(&st.config) {
+        Ok(h) => json_response(&h.check_all().await).unwrap_or_else(IntoResponse::into_response),
+        Err(e) => ApiError::internal(format!("cannot set up the health checks: {e}")).into_response(),
     }
 }
 

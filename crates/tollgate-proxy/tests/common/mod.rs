@@ -93,3 +93,15 @@ pub fn stream_text(events: &[Value]) -> String {
 pub fn chat_body(model: &str, text: &str) -> Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]})
 }
+
+/// Serves an already built gateway on 127.0.0.1:0 (tests that keep a handle on the gateway:
+/// reloads, custom authenticators).
+pub async fn start_gateway(gateway: tollgate_proxy::Gateway) -> Proxy {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(gateway.serve(listener, async move {
+        let _ = rx.await;
+    }));
+    Proxy { base: format!("http://{addr}"), stop: Some(tx), task: Some(task) }
+}
