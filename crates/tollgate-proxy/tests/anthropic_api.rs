@@ -597,3 +597,37 @@ async fn count_tokens_uses_the_token_counter() {
     assert!(got["input_tokens"].as_u64().unwrap() > 0);
     proxy.stop().await.unwrap();
 }
+
+/// Sum of a counter's samples whose label set contains every `label="value"` pair given.
+fn counter_sum(exposition: &str, name: &str, labels: &[&str]) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn messages_calls_are_counted_in_metrics_with_their_tokens() {
+    let (_up, proxy) = openai_upstream("").await;
+    let scrape = || async { http().get(proxy.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let before = counter_sum(
+        &scrape().await,
+        "tollgate_tokens_total",
+        &["model_group=\"gpt\"", "type=\"completion\""],
+    );
+
+    let resp = post(&proxy, "/v1/messages", &msg_body("gpt", "hi there")).await;
+    assert_eq!(resp.status(), 200);
+    let mut streamed = msg_body("gpt", "hi there");
+    streamed["stream"] = json!(true);
+    let resp = post(&proxy, "/v1/messages", &streamed).await;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.text().await.unwrap();
+
+    let text = scrape().await;
+    let after = counter_sum(&text, "tollgate_tokens_total", &["model_group=\"gpt\"", "type=\"completion\""]);
+    // "echo: hi there" is 3 completion tokens for the mock upstream, once per call.
+    assert_eq!(after - before, 6.0, "{text}");
+    proxy.stop().await.unwrap();
+}
